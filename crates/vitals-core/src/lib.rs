@@ -1,0 +1,15 @@
+//! The pure core of Vitals: domain types and the math every other crate shares.
+//!
+//! Flow: `probe/push → observation → store → health → rules → alert → outbox → notifier`.
+//! This crate holds the *nouns* of that flow — [`Observation`], [`Status`], [`Component`],
+//! the check specifications ([`spec`]) and schedule math ([`schedule`]) — and nothing that
+//! does I/O: no sockets, no files, no clock. Time is always passed in as a value, so every
+//! function here is deterministic and testable as a pure function.
+
+pub mod observation;
+pub mod schedule;
+pub mod spec;
+pub mod time;
+
+pub use observation::{Component, Observation, Status, Value};
+pub use time::Timestamp;
