@@ -1,1 +1,784 @@
-//! vitals-config
+//! `vitals.toml`: one TOML file, parsed and validated before anything is built.
+//!
+//! Parsing goes in three passes so that *every* error is reported at once, each with its path
+//! (`check[3].url: relative URL without a base`):
+//! 1. TOML syntax (one error with line and column if the file is not TOML at all);
+//! 2. `${ENV}` expansion over every string value, then typed deserialization section by section
+//!    and element by element (`deny_unknown_fields` everywhere: a misspelt key is an error);
+//! 3. semantic checks across the whole file (unknown assets and parents, duplicates, cycles,
+//!    URLs, regexes, JSON conditions, cron expressions).
+//!
+//! Sections of later capabilities (`[[score]]`, `[[rule]]`, `[[notifier]]`, `[[token]]`,
+//! `[broker]`, `[retention]`, `[sla]`) join [`KNOWN_SECTIONS`] as they are built; until then
+//! they are reported as unknown rather than silently ignored.
+
+pub mod env;
+
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use vitals_core::schedule::Schedule;
+use vitals_core::spec::{
+    self, DnsSpec, ExecSpec, HttpSpec, JsonCondition, ProbeSpec, TcpSpec, TlsSpec,
+};
+
+/// Top-level sections this version understands.
+pub const KNOWN_SECTIONS: &[&str] = &["server", "asset", "check"];
+
+/// Keys every `[[check]]` has, whatever its type; the rest belong to the probe type.
+const CHECK_COMMON_KEYS: &[&str] = &[
+    "asset",
+    "name",
+    "type",
+    "interval",
+    "cron",
+    "timeout",
+    "jitter",
+    "enabled",
+    "description",
+];
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./vitals-data";
+
+/// One configuration error, with the path of the value it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// `check[3].url`, `server.listen`, or empty for the file as a whole.
+    pub path: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// All errors of one file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address the HTTP server binds.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Where the embedded database lives.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Probes running at once, at most.
+    #[serde(default = "default_max_concurrency")]
+    pub max_concurrency: usize,
+    /// Whether the built-in self check (`/monitor?details` of this server) is added.
+    #[serde(default = "default_true")]
+    pub self_check: bool,
+}
+
+fn default_listen() -> String {
+    DEFAULT_LISTEN.to_string()
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from(DEFAULT_DATA_DIR)
+}
+fn default_max_concurrency() -> usize {
+    512
+}
+fn default_true() -> bool {
+    true
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: default_listen(),
+            data_dir: default_data_dir(),
+            max_concurrency: default_max_concurrency(),
+            self_check: true,
+        }
+    }
+}
+
+/// `[[asset]]`: something watched.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssetConfig {
+    pub id: String,
+    /// Display name; the id when absent.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// One group (`group = "clinics"`) …
+    #[serde(default)]
+    pub group: Option<String>,
+    /// … or several.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Assets this one depends on (alerts of a child are suppressed while a parent is down).
+    #[serde(default)]
+    pub parents: Vec<String>,
+    #[serde(default)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+impl AssetConfig {
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.id)
+    }
+
+    /// `group` and `groups` together, in order, without duplicates.
+    pub fn all_groups(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for g in self.group.iter().chain(self.groups.iter()) {
+            if !out.contains(g) {
+                out.push(g.clone());
+            }
+        }
+        out
+    }
+}
+
+/// When a check runs, as written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScheduleSpec {
+    Interval(Duration),
+    Cron(String),
+}
+
+/// `[[check]]`: one polled check, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckConfig {
+    pub asset: String,
+    pub name: String,
+    pub schedule: ScheduleSpec,
+    /// Upper bound of the phase offset of an interval check; the whole interval when `None`.
+    pub jitter: Option<Duration>,
+    pub timeout: Duration,
+    pub enabled: bool,
+    pub description: Option<String>,
+    pub probe: ProbeSpec,
+}
+
+impl CheckConfig {
+    /// `asset/name`, the check's unique key.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.asset, self.name)
+    }
+
+    /// The schedule; cannot fail for a validated config, but a typed error is kept anyway.
+    pub fn build_schedule(&self) -> Result<Schedule, vitals_core::schedule::ScheduleError> {
+        match &self.schedule {
+            ScheduleSpec::Interval(d) => Schedule::interval(*d, &self.key(), self.jitter),
+            ScheduleSpec::Cron(expr) => Schedule::cron(expr),
+        }
+    }
+}
+
+/// The whole validated configuration.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub assets: Vec<AssetConfig>,
+    pub checks: Vec<CheckConfig>,
+}
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(60);
+
+impl Config {
+    /// Reads and validates a file, expanding `${ENV}` from the process environment.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError::new(
+                "",
+                format!("cannot read {}: {e}", path.display()),
+            )])
+        })?;
+        Config::parse(&text, &|name| std::env::var(name).ok())
+    }
+
+    /// Parses and validates TOML text; `env` answers `${NAME}` look-ups.
+    pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+        let mut root: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            ConfigErrors(vec![ConfigError::new(
+                "",
+                format!("not valid TOML: {}", e.to_string().trim()),
+            )])
+        })?;
+        let mut errors = Vec::new();
+        expand_env(&mut root, "", env, &mut errors);
+
+        for key in root.keys() {
+            if !KNOWN_SECTIONS.contains(&key.as_str()) {
+                errors.push(ConfigError::new(
+                    key.clone(),
+                    format!("unknown section (known: {})", KNOWN_SECTIONS.join(", ")),
+                ));
+            }
+        }
+
+        let server = match root.remove("server") {
+            None => ServerConfig::default(),
+            Some(v) => deserialize::<ServerConfig>(v, "server", &mut errors).unwrap_or_default(),
+        };
+        let assets: Vec<AssetConfig> = array_of_tables(&mut root, "asset", &mut errors)
+            .into_iter()
+            .filter_map(|(path, v)| deserialize(v, &path, &mut errors))
+            .collect();
+        let checks: Vec<CheckConfig> = array_of_tables(&mut root, "check", &mut errors)
+            .into_iter()
+            .filter_map(|(path, v)| parse_check(v, &path, &mut errors))
+            .collect();
+
+        let config = Config {
+            server,
+            assets,
+            checks,
+        };
+        validate(&config, &mut errors);
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// The built-in configuration of `vitals serve` without a file: serve, and watch yourself.
+    pub fn builtin() -> Config {
+        Config::default()
+    }
+
+    /// Every asset: the declared ones, plus one for each check whose asset is not declared.
+    pub fn effective_assets(&self) -> Vec<AssetConfig> {
+        let mut out = self.assets.clone();
+        let mut seen: HashSet<String> = out.iter().map(|a| a.id.clone()).collect();
+        for c in &self.checks {
+            if seen.insert(c.asset.clone()) {
+                out.push(AssetConfig {
+                    id: c.asset.clone(),
+                    name: None,
+                    group: None,
+                    groups: Vec::new(),
+                    labels: BTreeMap::new(),
+                    parents: Vec::new(),
+                    metadata: serde_json::Map::new(),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// Walks every string value and expands `${NAME}`; a missing variable is an error at its path.
+fn expand_env(
+    table: &mut toml::Table,
+    prefix: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<ConfigError>,
+) {
+    for (k, v) in table.iter_mut() {
+        let path = join(prefix, k);
+        expand_value(v, &path, env, errors);
+    }
+}
+
+fn expand_value(
+    v: &mut toml::Value,
+    path: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    errors: &mut Vec<ConfigError>,
+) {
+    match v {
+        toml::Value::String(s) => match env::expand(s, env) {
+            Ok(x) => *s = x,
+            Err(missing) => {
+                for name in missing {
+                    errors.push(ConfigError::new(
+                        path,
+                        format!("environment variable {name} is not set"),
+                    ));
+                }
+            }
+        },
+        toml::Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                expand_value(item, &format!("{path}[{i}]"), env, errors);
+            }
+        }
+        toml::Value::Table(t) => expand_env(t, path, env, errors),
+        _ => {}
+    }
+}
+
+fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
+/// `[[name]]` elements with their paths (`name[0]`, …).
+fn array_of_tables(
+    root: &mut toml::Table,
+    name: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<(String, toml::Value)> {
+    match root.remove(name) {
+        None => Vec::new(),
+        Some(toml::Value::Array(items)) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (format!("{name}[{i}]"), v))
+            .collect(),
+        Some(_) => {
+            errors.push(ConfigError::new(
+                name,
+                format!("must be an array of tables, written [[{name}]]"),
+            ));
+            Vec::new()
+        }
+    }
+}
+
+/// Deserializes one value, turning a serde error into a path-named config error.
+fn deserialize<T: serde::de::DeserializeOwned>(
+    v: toml::Value,
+    path: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<T> {
+    match serde_path_to_error::deserialize::<_, T>(v) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            let inner = e.path().to_string();
+            let full = if inner == "." || inner.is_empty() {
+                path.to_string()
+            } else {
+                format!("{path}.{inner}")
+            };
+            errors.push(ConfigError::new(
+                full,
+                clean_serde_message(&e.into_inner().to_string()),
+            ));
+            None
+        }
+    }
+}
+
+/// toml's messages may span lines and repeat context; keep the first meaningful line.
+fn clean_serde_message(msg: &str) -> String {
+    msg.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or(msg)
+        .to_string()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckCommon {
+    asset: String,
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default, with = "spec::duration::option")]
+    interval: Option<Duration>,
+    #[serde(default)]
+    cron: Option<String>,
+    #[serde(default, with = "spec::duration::option")]
+    timeout: Option<Duration>,
+    #[serde(default, with = "spec::duration::option")]
+    jitter: Option<Duration>,
+    #[serde(default = "default_true")]
+    enabled: bool,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+fn parse_check(v: toml::Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<CheckConfig> {
+    let toml::Value::Table(table) = v else {
+        errors.push(ConfigError::new(path, "must be a table"));
+        return None;
+    };
+    let (common, rest): (toml::Table, toml::Table) = table
+        .into_iter()
+        .partition(|(k, _)| CHECK_COMMON_KEYS.contains(&k.as_str()));
+    let before = errors.len();
+    let common: Option<CheckCommon> = deserialize(toml::Value::Table(common), path, errors);
+    let kind = common.as_ref().map(|c| c.kind.as_str());
+    let probe = match kind {
+        Some("http") => {
+            deserialize::<HttpSpec>(toml::Value::Table(rest), path, errors).map(ProbeSpec::Http)
+        }
+        Some("tcp") => {
+            deserialize::<TcpSpec>(toml::Value::Table(rest), path, errors).map(ProbeSpec::Tcp)
+        }
+        Some("tls") => {
+            deserialize::<TlsSpec>(toml::Value::Table(rest), path, errors).map(ProbeSpec::Tls)
+        }
+        Some("dns") => {
+            deserialize::<DnsSpec>(toml::Value::Table(rest), path, errors).map(ProbeSpec::Dns)
+        }
+        Some("exec") => {
+            deserialize::<ExecSpec>(toml::Value::Table(rest), path, errors).map(ProbeSpec::Exec)
+        }
+        Some(other) => {
+            errors.push(ConfigError::new(
+                format!("{path}.type"),
+                format!(
+                    "unknown check type {other:?} (known: {})",
+                    ProbeSpec::TYPES.join(", ")
+                ),
+            ));
+            None
+        }
+        None => None,
+    };
+    let common = common?;
+    let probe = probe?;
+    let schedule = match (common.interval, common.cron) {
+        (Some(_), Some(_)) => {
+            errors.push(ConfigError::new(
+                path,
+                "give either interval or cron, not both",
+            ));
+            return None;
+        }
+        (Some(d), None) => ScheduleSpec::Interval(d),
+        (None, Some(c)) => ScheduleSpec::Cron(c),
+        (None, None) => ScheduleSpec::Interval(DEFAULT_INTERVAL),
+    };
+    if errors.len() > before {
+        return None;
+    }
+    Some(CheckConfig {
+        asset: common.asset,
+        name: common.name,
+        schedule,
+        jitter: common.jitter,
+        timeout: common.timeout.unwrap_or(DEFAULT_TIMEOUT),
+        enabled: common.enabled,
+        description: common.description,
+        probe,
+    })
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 200
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@'))
+}
+
+const ID_RULE: &str = "must be 1–200 characters of letters, digits and - _ . : @";
+
+fn validate(config: &Config, errors: &mut Vec<ConfigError>) {
+    let s = &config.server;
+    if s.listen.parse::<std::net::SocketAddr>().is_err() {
+        errors.push(ConfigError::new(
+            "server.listen",
+            format!("{:?} is not an address like \"127.0.0.1:8080\"", s.listen),
+        ));
+    }
+    if s.max_concurrency == 0 {
+        errors.push(ConfigError::new(
+            "server.max_concurrency",
+            "must be at least 1",
+        ));
+    }
+
+    let mut asset_index: HashMap<&str, usize> = HashMap::new();
+    for (i, a) in config.assets.iter().enumerate() {
+        let path = format!("asset[{i}]");
+        if !valid_id(&a.id) {
+            errors.push(ConfigError::new(
+                format!("{path}.id"),
+                format!("{:?} {ID_RULE}", a.id),
+            ));
+        }
+        if let Some(prev) = asset_index.insert(&a.id, i) {
+            errors.push(ConfigError::new(
+                format!("{path}.id"),
+                format!("duplicate asset id {:?} (also asset[{prev}])", a.id),
+            ));
+        }
+    }
+    for (i, a) in config.assets.iter().enumerate() {
+        for (j, p) in a.parents.iter().enumerate() {
+            if !asset_index.contains_key(p.as_str()) {
+                errors.push(ConfigError::new(
+                    format!("asset[{i}].parents[{j}]"),
+                    format!("unknown asset {p:?}"),
+                ));
+            } else if p == &a.id {
+                errors.push(ConfigError::new(
+                    format!("asset[{i}].parents[{j}]"),
+                    "an asset cannot be its own parent",
+                ));
+            }
+        }
+    }
+    if let Some(cycle) = find_parent_cycle(&config.assets) {
+        errors.push(ConfigError::new(
+            "asset",
+            format!("parents form a cycle: {}", cycle.join(" -> ")),
+        ));
+    }
+
+    let mut check_index: HashMap<(String, String), usize> = HashMap::new();
+    for (i, c) in config.checks.iter().enumerate() {
+        let path = format!("check[{i}]");
+        if !valid_id(&c.asset) {
+            errors.push(ConfigError::new(
+                format!("{path}.asset"),
+                format!("{:?} {ID_RULE}", c.asset),
+            ));
+        }
+        if !valid_id(&c.name) {
+            errors.push(ConfigError::new(
+                format!("{path}.name"),
+                format!("{:?} {ID_RULE}", c.name),
+            ));
+        }
+        if let Some(prev) = check_index.insert((c.asset.clone(), c.name.clone()), i) {
+            errors.push(ConfigError::new(
+                format!("{path}.name"),
+                format!(
+                    "duplicate check {:?} on asset {:?} (also check[{prev}])",
+                    c.name, c.asset
+                ),
+            ));
+        }
+        errors.extend(validate_check(c, &path));
+    }
+}
+
+/// Checks one check on its own (timeout, schedule, probe keys); `path` prefixes every error.
+pub fn validate_check(c: &CheckConfig, path: &str) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    if c.timeout.is_zero() {
+        errors.push(ConfigError::new(
+            format!("{path}.timeout"),
+            "must be more than 0s",
+        ));
+    }
+    match &c.schedule {
+        ScheduleSpec::Interval(d) => {
+            if *d < Duration::from_secs(1) {
+                errors.push(ConfigError::new(
+                    format!("{path}.interval"),
+                    "must be at least 1s",
+                ));
+            } else if c.timeout > *d {
+                errors.push(ConfigError::new(
+                    format!("{path}.timeout"),
+                    "must not be longer than the interval",
+                ));
+            }
+        }
+        ScheduleSpec::Cron(expr) => {
+            if let Err(e) = Schedule::cron(expr) {
+                errors.push(ConfigError::new(format!("{path}.cron"), e.to_string()));
+            }
+        }
+    }
+    validate_probe(&c.probe, path, &mut errors);
+    errors
+}
+
+fn validate_probe(probe: &ProbeSpec, path: &str, errors: &mut Vec<ConfigError>) {
+    match probe {
+        ProbeSpec::Http(h) => {
+            match url::Url::parse(&h.url) {
+                Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {
+                    if u.host_str().is_none_or(str::is_empty) {
+                        errors.push(ConfigError::new(format!("{path}.url"), "URL has no host"));
+                    }
+                }
+                Ok(u) => errors.push(ConfigError::new(
+                    format!("{path}.url"),
+                    format!("scheme {:?} is not http or https", u.scheme()),
+                )),
+                Err(e) => errors.push(ConfigError::new(format!("{path}.url"), e.to_string())),
+            }
+            if http::Method::from_bytes(h.method.as_bytes()).is_err() || h.method.is_empty() {
+                errors.push(ConfigError::new(
+                    format!("{path}.method"),
+                    format!("invalid method {:?}", h.method),
+                ));
+            }
+            for (j, code) in h.expect_status.iter().enumerate() {
+                if !(100..=599).contains(code) {
+                    errors.push(ConfigError::new(
+                        format!("{path}.expect_status[{j}]"),
+                        format!("{code} is not an HTTP status code"),
+                    ));
+                }
+            }
+            if let Some(re) = &h.body_regex {
+                if let Err(e) = regex::Regex::new(re) {
+                    errors.push(ConfigError::new(
+                        format!("{path}.body_regex"),
+                        clean_serde_message(&e.to_string()),
+                    ));
+                }
+            }
+            for (j, cond) in h.json.iter().enumerate() {
+                if let Err(e) = JsonCondition::parse(cond) {
+                    errors.push(ConfigError::new(format!("{path}.json[{j}]"), e));
+                }
+            }
+            if h.cert_crit_days > h.cert_warn_days {
+                errors.push(ConfigError::new(
+                    format!("{path}.cert_crit_days"),
+                    "must not be more than cert_warn_days",
+                ));
+            }
+            if let (Some(w), Some(c)) = (h.warn_latency, h.crit_latency) {
+                if w > c {
+                    errors.push(ConfigError::new(
+                        format!("{path}.warn_latency"),
+                        "must not be more than crit_latency",
+                    ));
+                }
+            }
+        }
+        ProbeSpec::Tcp(t) => check_address(&t.address, &format!("{path}.address"), errors),
+        ProbeSpec::Tls(t) => {
+            check_address(&t.address, &format!("{path}.address"), errors);
+            if t.crit_days > t.warn_days {
+                errors.push(ConfigError::new(
+                    format!("{path}.crit_days"),
+                    "must not be more than warn_days",
+                ));
+            }
+        }
+        ProbeSpec::Dns(d) => {
+            const RECORDS: [&str; 9] =
+                ["A", "AAAA", "CNAME", "MX", "TXT", "NS", "PTR", "SRV", "SOA"];
+            if !RECORDS.contains(&d.record.to_ascii_uppercase().as_str()) {
+                errors.push(ConfigError::new(
+                    format!("{path}.record"),
+                    format!(
+                        "unknown record type {:?} (known: {})",
+                        d.record,
+                        RECORDS.join(", ")
+                    ),
+                ));
+            }
+            if d.query.trim().is_empty() {
+                errors.push(ConfigError::new(
+                    format!("{path}.query"),
+                    "must not be empty",
+                ));
+            }
+            if let Some(server) = &d.server {
+                if server.parse::<std::net::SocketAddr>().is_err() {
+                    errors.push(ConfigError::new(
+                        format!("{path}.server"),
+                        format!("{server:?} is not an address like \"127.0.0.1:53\""),
+                    ));
+                }
+            }
+        }
+        ProbeSpec::Exec(e) => {
+            if e.command.first().is_none_or(|c| c.trim().is_empty()) {
+                errors.push(ConfigError::new(
+                    format!("{path}.command"),
+                    "must name a program: [\"/usr/lib/nagios/plugins/check_dummy\", \"0\"]",
+                ));
+            }
+        }
+    }
+}
+
+fn check_address(addr: &str, path: &str, errors: &mut Vec<ConfigError>) {
+    let ok = match addr.rsplit_once(':') {
+        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0),
+        None => false,
+    };
+    if !ok {
+        errors.push(ConfigError::new(path, format!("{addr:?} is not host:port")));
+    }
+}
+
+fn find_parent_cycle(assets: &[AssetConfig]) -> Option<Vec<String>> {
+    let mut parents: HashMap<&str, &Vec<String>> = HashMap::new();
+    for a in assets {
+        // Duplicates are reported elsewhere; the first declaration counts here.
+        parents.entry(a.id.as_str()).or_insert(&a.parents);
+    }
+    // 0 unvisited, 1 on stack, 2 done
+    let mut state: HashMap<&str, u8> = HashMap::new();
+    fn visit<'a>(
+        id: &'a str,
+        parents: &HashMap<&'a str, &'a Vec<String>>,
+        state: &mut HashMap<&'a str, u8>,
+        stack: &mut Vec<&'a str>,
+    ) -> Option<Vec<String>> {
+        match state.get(id) {
+            Some(2) => return None,
+            Some(1) => {
+                let start = stack.iter().position(|s| *s == id).unwrap_or(0);
+                let mut cycle: Vec<String> = stack[start..].iter().map(|s| s.to_string()).collect();
+                cycle.push(id.to_string());
+                return Some(cycle);
+            }
+            _ => {}
+        }
+        state.insert(id, 1);
+        stack.push(id);
+        if let Some(ps) = parents.get(id) {
+            for p in ps.iter() {
+                if parents.contains_key(p.as_str()) {
+                    if let Some(c) = visit(p.as_str(), parents, state, stack) {
+                        return Some(c);
+                    }
+                }
+            }
+        }
+        stack.pop();
+        state.insert(id, 2);
+        None
+    }
+    for a in assets {
+        let mut stack = Vec::new();
+        if let Some(c) = visit(&a.id, &parents, &mut state, &mut stack) {
+            return Some(c);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;

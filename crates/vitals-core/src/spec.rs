@@ -195,7 +195,8 @@ pub struct TlsSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DnsSpec {
-    pub name: String,
+    /// The name to resolve. (Called `query` because `name` is the check's own name.)
+    pub query: String,
     /// `A`, `AAAA`, `CNAME`, `MX`, `TXT`, `NS`, `PTR`, `SRV`, `SOA`.
     #[serde(default = "default_record")]
     pub record: String,

@@ -53,7 +53,7 @@ impl Timestamp {
     pub fn add_millis(self, ms: i64) -> Self {
         Timestamp(self.0.saturating_add(ms))
     }
-    pub fn add(self, d: std::time::Duration) -> Self {
+    pub fn add_duration(self, d: std::time::Duration) -> Self {
         self.add_millis(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
     }
 }

@@ -1,1 +1,269 @@
-//! vitals-store-sqlite
+//! The embedded SQLite backend of Vitals: [`SqliteStore`] implements [`vitals_store::Store`].
+//!
+//! # Shape
+//! - **One writer.** A dedicated std thread owns the only write connection ([`writer`]). Every
+//!   write is sent to it over a bounded channel with a oneshot reply; it applies everything
+//!   queued in ONE transaction (group commit) and replies after `COMMIT`. So `append` returns
+//!   only once its observations are durable, and 1,000 concurrent small appends cost a few
+//!   commits, not 1,000.
+//! - **Reads never block writes.** The database runs in WAL mode; reads use a small pool of
+//!   read-only connections on `tokio::task::spawn_blocking` ([`read`]) and see the last
+//!   committed snapshot.
+//! - **Migrations** are an ordered list of SQL scripts tracked by `PRAGMA user_version`
+//!   ([`schema::MIGRATIONS`]); append to it, never edit an entry.
+//!
+//! # Durability
+//! WAL with `synchronous = NORMAL` (the default): a committed transaction survives `kill -9`
+//! of the process (it is in the WAL in the OS page cache), but the last commits before a power
+//! loss or kernel crash may be lost. [`SqliteOptions::synchronous_full`] switches to `FULL`,
+//! which fsyncs the WAL at every commit and so survives power loss too, at the cost of one
+//! fsync per group commit.
+//!
+//! # Compact observations (≤ 64 bytes each on disk)
+//! Observations live in a `WITHOUT ROWID` table keyed by `(check_id, ts)`: asset and check
+//! names are interned in `checks`, reasons and component lists (serialized as JSON) in
+//! `texts`, value names in `value_names`. Empty reasons, component lists and value lists are
+//! NULL, and a score equal to the status' default score is NULL too. Values are a compact
+//! binary list (see [`codec`]): an integer or a multiple of 0.001 or 0.000001 takes 1–4 bytes
+//! plus a one-byte name tag, anything else 8 bytes; every value reads back **bit-exactly**.
+//! Millisecond latencies rounded to 0.001 (1 µs precision) are therefore stored exactly.
+//!
+//! # Same-millisecond observations
+//! The key is `(check, millisecond)`. A second observation of the same check in the same
+//! millisecond is not dropped: it is moved forward 1 ms at a time to the next free
+//! millisecond (at most 100,000 ms; beyond that the append fails). Its stored time is then
+//! a few milliseconds later than reported.
+//!
+//! # Failure
+//! Nothing here panics on data read back: a bad row is [`StoreError::Corrupt`] naming it.
+
+mod codec;
+mod read;
+pub mod schema;
+mod writer;
+
+use async_trait::async_trait;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use vitals_core::Observation;
+use vitals_store::{AssetRecord, ObservationQuery, Result, Store, StoreError};
+
+use read::ReadPool;
+use writer::{Command, Writer};
+
+/// The database file name [`SqliteStore::open_in`] uses inside a data directory.
+pub const DB_FILE: &str = "vitals.db";
+
+/// Tuning of a [`SqliteStore`]. `Default` is right for almost everyone.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// `synchronous = FULL` instead of `NORMAL`: commits also survive power loss / kernel
+    /// crash, at one fsync per group commit. `NORMAL` already survives `kill -9`.
+    pub synchronous_full: bool,
+    /// How long a connection waits for a lock held by another process before failing.
+    pub busy_timeout: Duration,
+    /// Read-only connections in the pool (reads running at once).
+    pub read_connections: usize,
+    /// A group transaction stops taking queued commands after this many observations.
+    pub max_group_observations: usize,
+    /// Writes queued for the writer before `append` waits for room.
+    pub queue_capacity: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            synchronous_full: false,
+            busy_timeout: Duration::from_secs(5),
+            read_connections: 4,
+            max_group_observations: 50_000,
+            queue_capacity: 4_096,
+        }
+    }
+}
+
+/// A Vitals store in one SQLite file. Cheap to share behind an `Arc`.
+pub struct SqliteStore {
+    path: PathBuf,
+    closed: AtomicBool,
+    commits: Arc<AtomicU64>,
+    writer: mpsc::Sender<Command>,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+    reads: Arc<ReadPool>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .field("closed", &self.closed.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its parent directories if needed) the database at `path`,
+    /// brings its schema up to date and starts the writer thread.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    /// [`open`](Self::open) of `dir/vitals.db`.
+    pub fn open_in(dir: &Path) -> Result<SqliteStore> {
+        Self::open(&dir.join(DB_FILE))
+    }
+
+    /// [`open`](Self::open) with explicit options.
+    pub fn open_with(path: &Path, opts: SqliteOptions) -> Result<SqliteStore> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Backend(format!("cannot create directory {}: {e}", parent.display()))
+            })?;
+        }
+        let mut conn = rusqlite::Connection::open(path)
+            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
+        schema::prepare_writer(&mut conn, &opts)
+            .map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?;
+
+        let (tx, rx) = mpsc::channel(opts.queue_capacity.max(1));
+        let commits = Arc::new(AtomicU64::new(0));
+        let writer = Writer::new(conn, opts.max_group_observations, Arc::clone(&commits));
+        let handle = std::thread::Builder::new()
+            .name("vitals-sqlite-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            closed: AtomicBool::new(false),
+            commits,
+            writer: tx,
+            writer_thread: Mutex::new(Some(handle)),
+            reads: Arc::new(ReadPool::new(path.to_path_buf(), opts)),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Write transactions committed since this store was opened. With group commit this
+    /// grows much more slowly than the number of `append` calls under load.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Write commands waiting for the writer (not counting the group it is working on).
+    pub fn queued_writes(&self) -> usize {
+        self.writer.max_capacity() - self.writer.capacity()
+    }
+
+    /// Writes the WAL back into the database file and truncates it (for backups, and for
+    /// measuring the file size). Fails if readers hold old snapshots the whole time.
+    pub async fn checkpoint(&self) -> Result<()> {
+        self.send(Command::Checkpoint).await
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            Err(StoreError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Sends a command to the writer and waits for its reply.
+    async fn send(&self, make: impl FnOnce(writer::Reply) -> Command) -> Result<()> {
+        self.check_open()?;
+        let (tx, rx) = oneshot::channel();
+        self.writer
+            .send(make(tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        // A dropped reply means the writer stopped before handling the command.
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection, &ReadPool) -> Result<T> + Send + 'static,
+    {
+        self.check_open()?;
+        self.reads.read(f).await
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn upsert_assets(&self, assets: &[AssetRecord]) -> Result<()> {
+        if assets.is_empty() {
+            return self.check_open();
+        }
+        let assets = assets.to_vec();
+        self.send(|r| Command::UpsertAssets(assets, r)).await
+    }
+
+    async fn assets(&self) -> Result<Vec<AssetRecord>> {
+        self.read(|conn, _| read::assets(conn)).await
+    }
+
+    async fn append(&self, observations: Vec<Observation>) -> Result<()> {
+        if observations.is_empty() {
+            return self.check_open();
+        }
+        self.send(|r| Command::Append(observations, r)).await
+    }
+
+    async fn latest(&self) -> Result<Vec<Observation>> {
+        self.read(read::latest).await
+    }
+
+    async fn observations(&self, query: &ObservationQuery) -> Result<Vec<Observation>> {
+        let query = query.clone();
+        self.read(move |conn, pool| read::observations(conn, pool, &query))
+            .await
+    }
+
+    async fn count_observations(&self) -> Result<u64> {
+        self.read(|conn, _| read::count(conn)).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.read(|conn, _| read::ping(conn)).await?;
+        self.send(Command::Ping).await
+    }
+
+    async fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Err(StoreError::Closed);
+        }
+        self.reads.close();
+        let (tx, rx) = oneshot::channel();
+        let result = match self.writer.send(Command::Close(tx)).await {
+            Ok(()) => rx.await.unwrap_or(Err(StoreError::Closed)),
+            Err(_) => Err(StoreError::Closed),
+        };
+        let handle = self
+            .writer_thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(handle) = handle {
+            // The writer has replied and is returning; joining only reaps the thread.
+            tokio::task::spawn_blocking(move || handle.join())
+                .await
+                .map_err(|e| StoreError::Backend(format!("writer thread: {e}")))?
+                .map_err(|_| StoreError::Backend("the writer thread panicked".into()))?;
+        }
+        result
+    }
+}

@@ -1,1 +1,113 @@
-fn main() {}
+//! `vitals`: the one binary. A thin shell over the library crates: it parses arguments,
+//! validates them once, and hands over to `serve`, `probe`, `config check` or `sla`.
+
+mod probe_cmd;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub const BUILD: vitals_server::BuildInfo = vitals_server::BuildInfo {
+    name: "vitals",
+    version: env!("CARGO_PKG_VERSION"),
+    git_commit: env!("VITALS_GIT_COMMIT"),
+    build_profile: env!("VITALS_PROFILE"),
+    rustc: env!("VITALS_RUSTC"),
+};
+
+#[derive(Parser)]
+#[command(
+    name = "vitals",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("VITALS_GIT_COMMIT"), ")"),
+    about = "Health monitoring and alerting for distributed healthcare IT"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run everything: scheduler, probes, store, HTTP server.
+    Serve {
+        /// Configuration file (default: ./vitals.toml if present, else the built-in default).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Address to listen on, overriding `server.listen`.
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Work with configuration files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Run one probe now, print the observation and exit like a Nagios plugin
+    /// (0 ok, 1 warn, 2 crit, 3 unknown).
+    Probe(probe_cmd::ProbeArgs),
+    /// SLA report from service logs (plain or gzip'd).
+    Sla(vitals_sla::SlaArgs),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate a file; print every error with its path; exit 1 on any error.
+    Check { file: PathBuf },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VITALS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config, listen } => {
+            init_logging();
+            match serve::run(config, listen) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("vitals: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => match vitals_config::Config::load(&file) {
+            Ok(c) => {
+                println!(
+                    "{}: OK ({} assets, {} checks)",
+                    file.display(),
+                    c.effective_assets().len(),
+                    c.checks.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                for e in &errors.0 {
+                    eprintln!("{e}");
+                }
+                eprintln!("{}: {} error(s)", file.display(), errors.0.len());
+                ExitCode::FAILURE
+            }
+        },
+        Command::Probe(args) => ExitCode::from(probe_cmd::run(&args)),
+        Command::Sla(args) => {
+            let mut out = std::io::stdout().lock();
+            match vitals_sla::run(&args, &mut out) {
+                Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+                Err(e) => {
+                    eprintln!("vitals sla: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,242 @@
+use super::*;
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn parse(text: &str) -> Result<Config, ConfigErrors> {
+    Config::parse(text, &no_env)
+}
+
+fn errors(text: &str) -> Vec<String> {
+    match parse(text) {
+        Ok(_) => panic!("expected errors"),
+        Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+#[test]
+fn empty_file_is_the_default() {
+    let c = parse("").unwrap();
+    assert_eq!(c.server.listen, DEFAULT_LISTEN);
+    assert!(c.checks.is_empty());
+}
+
+#[test]
+fn minimal_check_gets_defaults() {
+    let c = parse(
+        r#"
+[[check]]
+asset = "minlog2"
+name = "monitor"
+type = "http"
+url = "http://127.0.0.1:8080/monitor?details"
+health = "lines"
+"#,
+    )
+    .unwrap();
+    let ch = &c.checks[0];
+    assert_eq!(ch.schedule, ScheduleSpec::Interval(DEFAULT_INTERVAL));
+    assert_eq!(ch.timeout, DEFAULT_TIMEOUT);
+    assert!(matches!(&ch.probe, ProbeSpec::Http(h) if h.health == spec::HealthFormat::Lines));
+    // The undeclared asset is created implicitly.
+    assert_eq!(c.effective_assets()[0].id, "minlog2");
+}
+
+#[test]
+fn every_error_is_reported_with_its_path() {
+    let errs = errors(
+        r#"
+[server]
+listen = "nowhere"
+lissten = "x"
+
+[[asset]]
+id = "a"
+parents = ["ghost"]
+
+[[check]]
+asset = "a"
+name = "one"
+type = "http"
+url = "/monitor"
+
+[[check]]
+asset = "a"
+name = "two"
+type = "smtp"
+
+[[check]]
+asset = "a"
+name = "three"
+type = "http"
+url = "http://x/"
+urll = "typo"
+
+[[check]]
+asset = "a"
+name = "four"
+type = "tcp"
+address = "db"
+interval = "5s"
+timeout = "10s"
+
+[[check]]
+asset = "a"
+name = "five"
+type = "http"
+url = "http://x/"
+cron = "99 * * * *"
+json = ["status == 1"]
+body_regex = "("
+"#,
+    );
+    let joined = errs.join("\n");
+    for want in [
+        "server.lissten: unknown field `lissten`",
+        "asset[0].parents[0]: unknown asset \"ghost\"",
+        "check[0].url: relative URL without a base",
+        "check[1].type: unknown check type \"smtp\"",
+        "check[2].urll: unknown field `urll`",
+        "check[3].address: \"db\" is not host:port",
+        "check[3].timeout: must not be longer than the interval",
+        "check[4].cron: invalid cron expression",
+        "check[4].json[0]: JSON pointer must start with '/'",
+        "check[4].body_regex:",
+    ] {
+        assert!(joined.contains(want), "missing {want:?} in:\n{joined}");
+    }
+}
+
+#[test]
+fn server_listen_error_is_reported_even_when_other_server_keys_fail() {
+    // Serde stops at the first error inside a table; the semantic pass still runs on defaults.
+    let errs = errors("[server]\nlisten = \"nowhere\"\n");
+    assert_eq!(
+        errs,
+        vec!["server.listen: \"nowhere\" is not an address like \"127.0.0.1:8080\""]
+    );
+}
+
+#[test]
+fn env_expansion_and_missing_variables() {
+    let env = |n: &str| (n == "API_TOKEN").then(|| "abc".to_string());
+    let c = Config::parse(
+        r#"
+[[check]]
+asset = "a"
+name = "api"
+type = "http"
+url = "http://127.0.0.1/"
+headers = { Authorization = "Bearer ${API_TOKEN}" }
+"#,
+        &env,
+    )
+    .unwrap();
+    let ProbeSpec::Http(h) = &c.checks[0].probe else {
+        panic!("http")
+    };
+    assert_eq!(h.headers["Authorization"], "Bearer abc");
+
+    let e = Config::parse(
+        "[[check]]\nasset = \"a\"\nname = \"b\"\ntype = \"http\"\nurl = \"http://${HOST}/\"\n",
+        &env,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "check[0].url: environment variable HOST is not set"
+    );
+}
+
+#[test]
+fn duplicates_and_cycles() {
+    let errs = errors(
+        r#"
+[[asset]]
+id = "a"
+parents = ["b"]
+[[asset]]
+id = "b"
+parents = ["a"]
+[[asset]]
+id = "a"
+
+[[check]]
+asset = "a"
+name = "x"
+type = "tcp"
+address = "h:1"
+[[check]]
+asset = "a"
+name = "x"
+type = "tcp"
+address = "h:1"
+"#,
+    )
+    .join("\n");
+    assert!(
+        errs.contains("asset[2].id: duplicate asset id \"a\""),
+        "{errs}"
+    );
+    assert!(errs.contains("parents form a cycle"), "{errs}");
+    assert!(
+        errs.contains("check[1].name: duplicate check \"x\" on asset \"a\""),
+        "{errs}"
+    );
+}
+
+#[test]
+fn interval_and_cron_together_is_an_error() {
+    let errs = errors(
+        "[[check]]\nasset=\"a\"\nname=\"b\"\ntype=\"tcp\"\naddress=\"h:1\"\ninterval=\"1m\"\ncron=\"* * * * *\"\n",
+    );
+    assert_eq!(
+        errs,
+        vec!["check[0]: give either interval or cron, not both"]
+    );
+}
+
+#[test]
+fn bad_duration_names_the_key() {
+    let errs = errors(
+        "[[check]]\nasset=\"a\"\nname=\"b\"\ntype=\"tcp\"\naddress=\"h:1\"\ninterval=\"often\"\n",
+    );
+    assert_eq!(errs.len(), 1);
+    assert!(
+        errs[0].starts_with("check[0].interval: invalid duration \"often\""),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn not_toml_at_all() {
+    let errs = errors("[[check]\nname = ");
+    assert_eq!(errs.len(), 1);
+    assert!(errs[0].starts_with("not valid TOML"), "{errs:?}");
+}
+
+#[test]
+fn unknown_sections_are_errors() {
+    let errs = errors("[servre]\nlisten = \"127.0.0.1:1\"\n");
+    assert!(errs[0].starts_with("servre: unknown section"), "{errs:?}");
+}
+
+#[test]
+fn shipped_example_parses() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/vitals.toml");
+    let text = std::fs::read_to_string(&path).expect("examples/vitals.toml exists");
+    let env = |_: &str| Some("example-secret".to_string());
+    match Config::parse(&text, &env) {
+        Ok(c) => {
+            assert!(c.checks.len() >= 6, "the example shows every check type");
+            for t in ProbeSpec::TYPES {
+                assert!(
+                    c.checks.iter().any(|ch| ch.probe.type_name() == t),
+                    "example lacks a {t} check"
+                );
+            }
+        }
+        Err(e) => panic!("examples/vitals.toml does not parse:\n{e}"),
+    }
+}

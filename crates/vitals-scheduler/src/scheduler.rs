@@ -1,0 +1,272 @@
+//! The timer loop.
+//!
+//! One task owns a min-heap of `(due, slot)`. When a check is due it is spawned as its own task,
+//! which waits for a permit of the global semaphore, runs the probe (bounded by its timeout) and
+//! submits the observation. The next due time comes from the pure [`Schedule`] math, computed
+//! from the *nominal* due time, so a late run does not shift later ticks (no drift). A tick that
+//! finds the previous run of the same check still going is skipped, logged and counted.
+//!
+//! Reload swaps the check set in place: unchanged checks keep their next due time; changed ones
+//! are rescheduled; removed ones stop (a run in progress finishes).
+
+use crate::{Metrics, Pipeline};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio_util::task::TaskTracker;
+use vitals_config::CheckConfig;
+use vitals_core::schedule::{Schedule, ScheduleError};
+use vitals_core::Timestamp;
+use vitals_probe::Prober;
+
+/// A check ready to be scheduled.
+#[derive(Debug, Clone)]
+pub struct ScheduledCheck {
+    pub config: CheckConfig,
+    pub schedule: Schedule,
+}
+
+impl ScheduledCheck {
+    pub fn from_config(config: &CheckConfig) -> Result<Self, ScheduleError> {
+        Ok(ScheduledCheck {
+            schedule: config.build_schedule()?,
+            config: config.clone(),
+        })
+    }
+
+    fn key(&self) -> (String, String) {
+        (self.config.asset.clone(), self.config.name.clone())
+    }
+}
+
+/// A new interval check runs soon after it appears (spread over the first few seconds), not
+/// only at its next grid tick, so a 1-hour check does not stay blank for an hour after start.
+/// Later ticks follow the grid. Cron checks keep their times.
+fn first_due(check: &ScheduledCheck, now: Timestamp) -> Option<Timestamp> {
+    let next = check.schedule.next_after(now)?;
+    match check.schedule {
+        Schedule::Interval { .. } => {
+            let key = format!("{}/{}", check.config.asset, check.config.name);
+            let early = now.add_millis(
+                (vitals_core::schedule::fnv1a(key.as_bytes()) % FIRST_RUN_SPREAD_MS) as i64 + 1,
+            );
+            Some(next.min(early))
+        }
+        Schedule::Cron(_) => Some(next),
+    }
+}
+
+const FIRST_RUN_SPREAD_MS: u64 = 5_000;
+
+struct Slot {
+    check: Arc<ScheduledCheck>,
+    running: Arc<AtomicBool>,
+    /// Bumped when the slot's check changes, so stale heap entries are ignored.
+    generation: u64,
+}
+
+enum Command {
+    Reload(Vec<ScheduledCheck>, oneshot::Sender<()>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+pub struct Scheduler {
+    tx: mpsc::Sender<Command>,
+}
+
+/// The loop wakes at least this often, so `/monitor` can tell it is alive.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+
+impl Scheduler {
+    pub fn start(
+        checks: Vec<ScheduledCheck>,
+        prober: Arc<Prober>,
+        pipeline: Pipeline,
+        metrics: Arc<Metrics>,
+        max_concurrency: usize,
+    ) -> Scheduler {
+        let (tx, rx) = mpsc::channel(8);
+        let mut lp = Loop {
+            slots: HashMap::new(),
+            index: HashMap::new(),
+            heap: BinaryHeap::new(),
+            next_slot: 0,
+            prober,
+            pipeline,
+            metrics,
+            permits: Arc::new(Semaphore::new(max_concurrency.max(1))),
+            tracker: TaskTracker::new(),
+        };
+        lp.apply(checks, crate::now());
+        tokio::spawn(lp.run(rx));
+        Scheduler { tx }
+    }
+
+    /// Replaces the set of checks; returns once the loop has taken it.
+    pub async fn reload(&self, checks: Vec<ScheduledCheck>) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Command::Reload(checks, tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// Stops starting new runs and waits for the runs in progress (each bounded by its timeout).
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Command::Shutdown(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+struct Loop {
+    slots: HashMap<u64, Slot>,
+    index: HashMap<(String, String), u64>,
+    heap: BinaryHeap<Reverse<(i64, u64, u64)>>,
+    next_slot: u64,
+    prober: Arc<Prober>,
+    pipeline: Pipeline,
+    metrics: Arc<Metrics>,
+    permits: Arc<Semaphore>,
+    tracker: TaskTracker,
+}
+
+impl Loop {
+    fn apply(&mut self, checks: Vec<ScheduledCheck>, now: Timestamp) {
+        let mut keep: HashMap<(String, String), ()> = HashMap::new();
+        for c in checks.into_iter().filter(|c| c.config.enabled) {
+            let key = c.key();
+            keep.insert(key.clone(), ());
+            let existing = self
+                .index
+                .get(&key)
+                .copied()
+                .and_then(|id| self.slots.get_mut(&id).map(|s| (id, s)));
+            match existing {
+                Some((_, slot)) if slot.check.config == c.config => {} // unchanged: keep its due time
+                Some((id, slot)) => {
+                    slot.generation += 1;
+                    slot.check = Arc::new(c);
+                    if let Some(due) = slot.check.schedule.next_after(now) {
+                        self.heap.push(Reverse((due.0, id, slot.generation)));
+                    }
+                }
+                None => {
+                    let id = self.next_slot;
+                    self.next_slot += 1;
+                    let check = Arc::new(c);
+                    if let Some(due) = first_due(&check, now) {
+                        self.heap.push(Reverse((due.0, id, 0)));
+                    }
+                    self.slots.insert(
+                        id,
+                        Slot {
+                            check,
+                            running: Arc::new(AtomicBool::new(false)),
+                            generation: 0,
+                        },
+                    );
+                    self.index.insert(key, id);
+                }
+            }
+        }
+        let removed: Vec<(String, String)> = self
+            .index
+            .keys()
+            .filter(|k| !keep.contains_key(*k))
+            .cloned()
+            .collect();
+        for k in removed {
+            if let Some(id) = self.index.remove(&k) {
+                self.slots.remove(&id);
+            }
+        }
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        loop {
+            let now = crate::now();
+            self.metrics
+                .scheduler_heartbeat_ms
+                .store(now.0, Ordering::Relaxed);
+            self.fire_due(now);
+            let wait_ms = match self.heap.peek() {
+                Some(Reverse((due, _, _))) => {
+                    (due - crate::now().0).clamp(0, HEARTBEAT.as_millis() as i64)
+                }
+                None => HEARTBEAT.as_millis() as i64,
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(wait_ms as u64)) => {}
+                cmd = rx.recv() => match cmd {
+                    Some(Command::Reload(checks, done)) => {
+                        let n = checks.len();
+                        self.apply(checks, crate::now());
+                        tracing::info!(checks = n, "scheduler reloaded");
+                        let _ = done.send(());
+                    }
+                    Some(Command::Shutdown(done)) => {
+                        self.tracker.close();
+                        self.tracker.wait().await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    None => return,
+                },
+            }
+        }
+    }
+
+    fn fire_due(&mut self, now: Timestamp) {
+        while let Some(Reverse((due, id, generation))) = self.heap.peek().copied() {
+            if due > now.0 {
+                break;
+            }
+            self.heap.pop();
+            let Some(slot) = self.slots.get(&id) else {
+                continue; // removed by a reload
+            };
+            if slot.generation != generation {
+                continue; // superseded by a reload
+            }
+            // Next tick from the nominal due time (no drift); if we are so late that it is
+            // already past, skip ahead instead of bursting.
+            let base = Timestamp(due.max(now.0 - 1));
+            if let Some(next) = slot.check.schedule.next_after(base) {
+                self.heap.push(Reverse((next.0, id, generation)));
+            }
+            if slot.running.swap(true, Ordering::AcqRel) {
+                self.metrics.skipped_ticks.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    asset = %slot.check.config.asset,
+                    check = %slot.check.config.name,
+                    "previous run still in progress; skipping this tick"
+                );
+                continue;
+            }
+            let check = slot.check.clone();
+            let running = slot.running.clone();
+            let prober = self.prober.clone();
+            let pipeline = self.pipeline.clone();
+            let metrics = self.metrics.clone();
+            let permits = self.permits.clone();
+            self.tracker.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                let start_us = crate::now_us();
+                metrics.record_lateness((start_us - due * 1000).max(0) as u64);
+                let start = vitals_core::Timestamp(start_us / 1000);
+                metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+                let c = &check.config;
+                let outcome = prober.run(&c.probe, c.timeout).await;
+                metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+                metrics.record_probe(&c.probe, outcome.status);
+                let obs = outcome.into_observation(&c.asset, &c.name, start);
+                pipeline.submit(obs).await;
+                running.store(false, Ordering::Release);
+            });
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! `/metrics` in the Prometheus text exposition format (version 0.0.4).
+//!
+//! Rendered by hand from the live state at scrape time: per-check gauges come straight from
+//! the latest observations, so they can never disagree with the API. (The `prometheus-client`
+//! crate emits OpenMetrics, whose counter naming `promtool check metrics` rejects.)
+
+use crate::AppState;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+struct Out(String);
+
+impl Out {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}");
+        let _ = writeln!(self.0, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.0.push_str(name);
+        if !labels.is_empty() {
+            self.0.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.0.push(',');
+                }
+                self.0.push_str(k);
+                self.0.push_str("=\"");
+                escape_label(&mut self.0, v);
+                self.0.push('"');
+            }
+            self.0.push('}');
+        }
+        self.0.push(' ');
+        if value.is_finite() {
+            let _ = write!(self.0, "{value}");
+        } else if value.is_nan() {
+            self.0.push_str("NaN");
+        } else if value > 0.0 {
+            self.0.push_str("+Inf");
+        } else {
+            self.0.push_str("-Inf");
+        }
+        self.0.push('\n');
+    }
+}
+
+fn escape_label(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+    let mut o = Out(String::with_capacity(64 * 1024));
+    let m = app.metrics();
+
+    o.family(
+        "vitals_build_info",
+        "gauge",
+        "Version of this Vitals build (always 1).",
+    );
+    o.sample(
+        "vitals_build_info",
+        &[
+            ("version", app.build.version),
+            ("git_commit", app.build.git_commit),
+        ],
+        1.0,
+    );
+
+    {
+        let state = app.state().read();
+        o.family("vitals_assets", "gauge", "Number of known assets.");
+        o.sample("vitals_assets", &[], state.len() as f64);
+
+        o.family(
+            "vitals_check_status",
+            "gauge",
+            "Latest status of a check: 0 ok, 1 warn, 2 crit, 3 unknown.",
+        );
+        for (id, a) in state.iter() {
+            for (name, c) in &a.checks {
+                if let Some(l) = &c.latest {
+                    o.sample(
+                        "vitals_check_status",
+                        &[("asset", id), ("check", name), ("type", &c.kind)],
+                        f64::from(l.status.code()),
+                    );
+                }
+            }
+        }
+        o.family(
+            "vitals_check_up",
+            "gauge",
+            "1 when the latest status of a check is ok, else 0.",
+        );
+        for (id, a) in state.iter() {
+            for (name, c) in &a.checks {
+                if let Some(l) = &c.latest {
+                    let up = if l.status == vitals_core::Status::Ok {
+                        1.0
+                    } else {
+                        0.0
+                    };
+                    o.sample("vitals_check_up", &[("asset", id), ("check", name)], up);
+                }
+            }
+        }
+        o.family(
+            "vitals_check_score",
+            "gauge",
+            "Latest score of a check (1 good … 4 extremely bad).",
+        );
+        for (id, a) in state.iter() {
+            for (name, c) in &a.checks {
+                if let Some(l) = &c.latest {
+                    o.sample(
+                        "vitals_check_score",
+                        &[("asset", id), ("check", name)],
+                        l.score as f64,
+                    );
+                }
+            }
+        }
+        o.family(
+            "vitals_check_duration_seconds",
+            "gauge",
+            "Duration of the latest run of a check.",
+        );
+        for (id, a) in state.iter() {
+            for (name, c) in &a.checks {
+                if let Some(l) = &c.latest {
+                    o.sample(
+                        "vitals_check_duration_seconds",
+                        &[("asset", id), ("check", name)],
+                        l.duration_us as f64 / 1e6,
+                    );
+                }
+            }
+        }
+        o.family(
+            "vitals_check_last_run_timestamp_seconds",
+            "gauge",
+            "When the latest observation of a check was made (Unix time).",
+        );
+        for (id, a) in state.iter() {
+            for (name, c) in &a.checks {
+                if let Some(l) = &c.latest {
+                    o.sample(
+                        "vitals_check_last_run_timestamp_seconds",
+                        &[("asset", id), ("check", name)],
+                        l.time.0 as f64 / 1e3,
+                    );
+                }
+            }
+        }
+    }
+
+    o.family(
+        "vitals_probes_total",
+        "counter",
+        "Probes completed, by probe type and outcome.",
+    );
+    for (t, s, n) in m.probe_counts() {
+        o.sample(
+            "vitals_probes_total",
+            &[("type", t), ("status", s.as_str())],
+            n as f64,
+        );
+    }
+    o.family("vitals_probes_in_flight", "gauge", "Probes running now.");
+    o.sample(
+        "vitals_probes_in_flight",
+        &[],
+        m.in_flight.load(Ordering::Relaxed) as f64,
+    );
+    o.family(
+        "vitals_observations_stored_total",
+        "counter",
+        "Observations committed to the store.",
+    );
+    o.sample(
+        "vitals_observations_stored_total",
+        &[],
+        m.observations_stored.load(Ordering::Relaxed) as f64,
+    );
+    o.family(
+        "vitals_store_errors_total",
+        "counter",
+        "Failed store writes.",
+    );
+    o.sample(
+        "vitals_store_errors_total",
+        &[],
+        m.store_errors.load(Ordering::Relaxed) as f64,
+    );
+    o.family(
+        "vitals_schedule_skipped_total",
+        "counter",
+        "Ticks skipped because the previous run of the check was still in progress.",
+    );
+    o.sample(
+        "vitals_schedule_skipped_total",
+        &[],
+        m.skipped_ticks.load(Ordering::Relaxed) as f64,
+    );
+
+    let (buckets, count, sum) = m.lateness_histogram();
+    o.family(
+        "vitals_schedule_lateness_seconds",
+        "histogram",
+        "How late probes started after their due time.",
+    );
+    for (le, c) in buckets {
+        o.sample(
+            "vitals_schedule_lateness_seconds_bucket",
+            &[("le", &le.to_string())],
+            c as f64,
+        );
+    }
+    o.sample(
+        "vitals_schedule_lateness_seconds_bucket",
+        &[("le", "+Inf")],
+        count as f64,
+    );
+    o.sample("vitals_schedule_lateness_seconds_sum", &[], sum);
+    o.sample("vitals_schedule_lateness_seconds_count", &[], count as f64);
+
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        o.0,
+    )
+}

@@ -1,0 +1,319 @@
+//! The HTTP API against a real SQLite store, through the router without a socket.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use std::sync::Arc;
+use tower::ServiceExt;
+use vitals_core::{Component, Observation, Status, Timestamp, Value as V};
+use vitals_scheduler::{LiveState, Metrics, Pipeline};
+use vitals_server::{router, AppState, BuildInfo};
+use vitals_store::{AssetRecord, Store};
+use vitals_store_sqlite::SqliteStore;
+
+struct TestApp {
+    _dir: tempfile::TempDir,
+    app: AppState,
+    store: Arc<dyn Store>,
+}
+
+const BUILD: BuildInfo = BuildInfo {
+    name: "vitals",
+    version: "9.9.9",
+    git_commit: "abc",
+    build_profile: "test",
+    rustc: "rustc",
+};
+
+impl TestApp {
+    async fn new() -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("v.db")).unwrap());
+        let state = Arc::new(LiveState::new());
+        let metrics = Arc::new(Metrics::default());
+        metrics.scheduler_heartbeat_ms.store(
+            vitals_scheduler::now().0,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        let (pipeline, _task) = Pipeline::start(store.clone(), state.clone(), metrics);
+        let assets = vec![
+            AssetRecord {
+                id: "minlog2".into(),
+                name: "MinLog2".into(),
+                groups: vec!["platform".into()],
+                ..Default::default()
+            },
+            AssetRecord {
+                id: "clinic-1".into(),
+                name: "Clinic \"One\"".into(),
+                groups: vec!["clinics".into()],
+                ..Default::default()
+            },
+            AssetRecord {
+                id: "idle".into(),
+                name: "Never ran".into(),
+                ..Default::default()
+            },
+        ];
+        store.upsert_assets(&assets).await.unwrap();
+        state.sync_config(
+            &assets,
+            &[
+                ("minlog2".into(), "monitor".into(), "http".into()),
+                ("clinic-1".into(), "import".into(), "http".into()),
+                ("idle".into(), "ping".into(), "tcp".into()),
+            ],
+        );
+        let app = AppState {
+            pipeline,
+            build: Arc::new(BUILD),
+            started: Timestamp(0),
+        };
+        TestApp {
+            _dir: dir,
+            app,
+            store,
+        }
+    }
+
+    async fn ingest(&self, obs: Vec<Observation>) {
+        self.app.pipeline.ingest(obs).await.unwrap();
+    }
+
+    async fn get(&self, uri: &str) -> (StatusCode, String) {
+        let resp = router(self.app.clone())
+            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    async fn get_json(&self, uri: &str) -> (StatusCode, Value) {
+        let (s, body) = self.get(uri).await;
+        let v =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{uri}: not JSON ({e}): {body}"));
+        (s, v)
+    }
+}
+
+fn obs(asset: &str, check: &str, t: i64, status: Status) -> Observation {
+    let mut o = Observation::new(
+        asset,
+        check,
+        Timestamp(t),
+        status,
+        if status == Status::Ok { "" } else { "HTTP 503" },
+    );
+    o.duration_us = 1500;
+    o.values.push(V::new("total_ms", 1.5));
+    o
+}
+
+#[tokio::test]
+async fn monitor_is_ok_then_fails_when_the_store_is_closed() {
+    let t = TestApp::new().await;
+    assert_eq!(t.get("/monitor").await, (StatusCode::OK, "OK\n".into()));
+    let (s, body) = t.get("/monitor?details").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(body, "store : OK\nscheduler : OK\npipeline : OK\n");
+    t.store.close().await.unwrap();
+    let (s, body) = t.get("/monitor?details").await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body.starts_with("store : FAIL "), "{body}");
+    assert_eq!(
+        t.get("/monitor").await,
+        (StatusCode::SERVICE_UNAVAILABLE, "FAIL\n".into())
+    );
+}
+
+#[tokio::test]
+async fn version_reports_build() {
+    let t = TestApp::new().await;
+    let (s, v) = t.get_json("/version").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["version"], "9.9.9");
+    assert_eq!(v["name"], "vitals");
+}
+
+#[tokio::test]
+async fn assets_worst_first_with_counts_and_filters() {
+    let t = TestApp::new().await;
+    t.ingest(vec![
+        obs("minlog2", "monitor", 1000, Status::Ok),
+        obs("clinic-1", "import", 1000, Status::Crit),
+    ])
+    .await;
+    let (s, v) = t.get_json("/api/v1/assets").await;
+    assert_eq!(s, StatusCode::OK);
+    let ids: Vec<&str> = v["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["clinic-1", "idle", "minlog2"]);
+    assert_eq!(v["counts"]["crit"], 1);
+    assert_eq!(v["counts"]["ok"], 1);
+    assert_eq!(v["counts"]["pending"], 1);
+
+    let (_, v) = t.get_json("/api/v1/assets?group=platform").await;
+    assert_eq!(v["assets"].as_array().unwrap().len(), 1);
+    let (_, v) = t.get_json("/api/v1/assets?status=crit").await;
+    assert_eq!(v["assets"][0]["id"], "clinic-1");
+    let (_, v) = t.get_json("/api/v1/assets?q=MINLOG").await;
+    assert_eq!(v["assets"][0]["id"], "minlog2");
+    let (s, v) = t.get_json("/api/v1/assets?status=purple").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(v["field"], "status");
+}
+
+#[tokio::test]
+async fn asset_detail_has_components_and_404_is_json() {
+    let t = TestApp::new().await;
+    let mut o = obs("minlog2", "monitor", 1000, Status::Crit);
+    o.components = vec![
+        Component {
+            name: "MinLog2 database".into(),
+            status: Status::Ok,
+            value: None,
+            output: String::new(),
+        },
+        Component {
+            name: "Stamdata database".into(),
+            status: Status::Crit,
+            value: None,
+            output: "connection refused".into(),
+        },
+    ];
+    t.ingest(vec![o]).await;
+    let (s, v) = t.get_json("/api/v1/assets/minlog2").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["status"], "crit");
+    let check = &v["checks"][0];
+    assert_eq!(check["name"], "monitor");
+    assert_eq!(check["components"][1]["name"], "Stamdata database");
+    assert_eq!(check["components"][1]["status"], "crit");
+    assert_eq!(check["values"]["total_ms"], 1.5);
+
+    let (s, v) = t.get_json("/api/v1/assets/nope").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(v["error"], "unknown asset \"nope\"");
+    let (s, v) = t.get_json("/api/v2/whatever").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(v["error"].as_str().unwrap().contains("no route"));
+}
+
+#[tokio::test]
+async fn observations_range_limit_and_errors() {
+    let t = TestApp::new().await;
+    t.ingest(
+        (0..10)
+            .map(|i| obs("minlog2", "monitor", 1000 * i, Status::Ok))
+            .collect(),
+    )
+    .await;
+    let (s, v) = t
+        .get_json("/api/v1/assets/minlog2/observations?check=monitor&from=2000&to=5000&limit=3")
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let times: Vec<&str> = v["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["time"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        times,
+        [
+            "1970-01-01T00:00:05.000Z",
+            "1970-01-01T00:00:04.000Z",
+            "1970-01-01T00:00:03.000Z"
+        ]
+    );
+    let (_, v) = t
+        .get_json("/api/v1/assets/minlog2/observations?from=1970-01-01T00:00:08Z")
+        .await;
+    assert_eq!(v["observations"].as_array().unwrap().len(), 2);
+
+    for (uri, field, status) in [
+        (
+            "/api/v1/assets/minlog2/observations?from=yesterday",
+            "from",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/assets/minlog2/observations?to=x",
+            "to",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/assets/minlog2/observations?limit=0",
+            "limit",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/assets/minlog2/observations?limit=99999999999999999999",
+            "limit",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/assets/minlog2/observations?from=5000&to=1000",
+            "from",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/assets/minlog2/observations?check=nope",
+            "check",
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let (s, v) = t.get_json(uri).await;
+        assert_eq!(s, status, "{uri}");
+        assert_eq!(v["field"], field, "{uri}");
+    }
+    let (s, _) = t.get_json("/api/v1/assets/ghost/observations").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn metrics_expose_check_status_with_escaped_labels() {
+    let t = TestApp::new().await;
+    t.ingest(vec![obs("clinic-1", "import", 1000, Status::Crit)])
+        .await;
+    let (s, body) = t.get("/metrics").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        body.contains("vitals_check_status{asset=\"clinic-1\",check=\"import\",type=\"http\"} 2"),
+        "{body}"
+    );
+    assert!(body.contains("vitals_check_up{asset=\"clinic-1\",check=\"import\"} 0"));
+    assert!(body.contains("# TYPE vitals_schedule_lateness_seconds histogram"));
+    assert!(body.contains("vitals_schedule_lateness_seconds_bucket{le=\"+Inf\"} 0"));
+}
+
+#[tokio::test]
+async fn wrong_method_is_a_json_405() {
+    let t = TestApp::new().await;
+    let resp = router(t.app.clone())
+        .oneshot(Request::post("/api/v1/assets").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    assert!(v["error"].as_str().unwrap().contains("POST"));
+}
+
+#[tokio::test]
+async fn status_reports_counts_and_lateness() {
+    let t = TestApp::new().await;
+    t.app.metrics().record_lateness(3_000);
+    let (s, v) = t.get_json("/api/v1/status").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["assets"], 3);
+    assert_eq!(v["checks"], 3);
+    assert_eq!(v["scheduler"]["lateness"]["p99_ms"], 3.0);
+}

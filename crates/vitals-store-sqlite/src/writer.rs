@@ -1,0 +1,378 @@
+//! The single writer: a dedicated thread that owns the write connection and group-commits.
+//!
+//! Every write (`append`, `upsert_assets`, the write half of `ping`) is a [`Command`] sent over
+//! a bounded channel with a oneshot reply. The thread blocks for the first command, takes the
+//! write lock, then takes whatever else is queued by then (up to a cap) and applies all of it
+//! in ONE transaction, so a thousand concurrent single-observation appends cost a handful of
+//! commits. Replies are sent only after `COMMIT` returned, which is what makes `append`
+//! durable on return.
+//!
+//! If the group transaction fails, it is rolled back and each command is retried alone, so one
+//! bad command cannot take the others' data down with it.
+//!
+//! Interned ids (checks, texts, value names) are cached in memory; the caches are cleared on
+//! any rollback, because ids handed out inside a rolled-back transaction may be reused.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+use vitals_core::Observation;
+use vitals_store::{AssetRecord, StoreError};
+
+use crate::{backend, codec};
+
+pub type Reply = oneshot::Sender<Result<(), StoreError>>;
+
+pub enum Command {
+    Append(Vec<Observation>, Reply),
+    UpsertAssets(Vec<AssetRecord>, Reply),
+    /// Takes the write lock and commits nothing: proves the writer can write.
+    Ping(Reply),
+    /// `PRAGMA wal_checkpoint(TRUNCATE)` after the current group is committed.
+    Checkpoint(Reply),
+    /// Commit what is queued, close the connection, stop the thread.
+    Close(Reply),
+}
+
+enum Work {
+    Append(Vec<Observation>),
+    Upsert(Vec<AssetRecord>),
+    Ping,
+}
+
+impl Work {
+    /// Rough cost, for bounding the size of one group transaction.
+    fn weight(&self) -> usize {
+        match self {
+            Work::Append(o) => o.len().max(1),
+            Work::Upsert(a) => a.len().max(1),
+            Work::Ping => 1,
+        }
+    }
+}
+
+/// A colliding observation is moved forward at most this many milliseconds.
+const MAX_TS_BUMP: i64 = 100_000;
+
+/// Caches are dropped wholesale beyond this many entries (volatile reasons would grow them).
+const CACHE_CAP: usize = 200_000;
+
+const INSERT_OBSERVATION: &str = "INSERT INTO observations \
+     (check_id, ts, status, score, duration_us, reason_id, comp_id, vals) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (check_id, ts) DO NOTHING";
+
+#[derive(Default)]
+struct Interner {
+    /// asset → check name → checks.id (nested so lookups need no allocation).
+    checks: HashMap<String, HashMap<String, i64>>,
+    checks_len: usize,
+    texts: HashMap<String, i64>,
+    names: HashMap<String, i64>,
+}
+
+impl Interner {
+    fn clear(&mut self) {
+        *self = Interner::default();
+    }
+
+    fn check_id(&mut self, conn: &Connection, asset: &str, name: &str) -> Result<i64, StoreError> {
+        if let Some(id) = self.checks.get(asset).and_then(|m| m.get(name)) {
+            return Ok(*id);
+        }
+        let found: Option<i64> = conn
+            .prepare_cached("SELECT id FROM checks WHERE asset = ?1 AND name = ?2")
+            .and_then(|mut s| s.query_row([asset, name], |r| r.get(0)).optional())
+            .map_err(backend)?;
+        let id = match found {
+            Some(id) => id,
+            None => {
+                conn.prepare_cached("INSERT INTO checks (asset, name) VALUES (?1, ?2)")
+                    .and_then(|mut s| s.execute([asset, name]))
+                    .map_err(backend)?;
+                conn.last_insert_rowid()
+            }
+        };
+        if self.checks_len >= CACHE_CAP {
+            self.checks.clear();
+            self.checks_len = 0;
+        }
+        self.checks
+            .entry(asset.to_owned())
+            .or_default()
+            .insert(name.to_owned(), id);
+        self.checks_len += 1;
+        Ok(id)
+    }
+
+    fn text_id(&mut self, conn: &Connection, text: &str) -> Result<i64, StoreError> {
+        intern(conn, &mut self.texts, "texts", "text", text)
+    }
+
+    fn name_id(&mut self, conn: &Connection, name: &str) -> Result<i64, StoreError> {
+        intern(conn, &mut self.names, "value_names", "name", name)
+    }
+}
+
+fn intern(
+    conn: &Connection,
+    cache: &mut HashMap<String, i64>,
+    table: &str,
+    column: &str,
+    text: &str,
+) -> Result<i64, StoreError> {
+    if let Some(id) = cache.get(text) {
+        return Ok(*id);
+    }
+    let found: Option<i64> = conn
+        .prepare_cached(&format!("SELECT id FROM {table} WHERE {column} = ?1"))
+        .and_then(|mut s| s.query_row([text], |r| r.get(0)).optional())
+        .map_err(backend)?;
+    let id = match found {
+        Some(id) => id,
+        None => {
+            conn.prepare_cached(&format!("INSERT INTO {table} ({column}) VALUES (?1)"))
+                .and_then(|mut s| s.execute([text]))
+                .map_err(backend)?;
+            conn.last_insert_rowid()
+        }
+    };
+    if cache.len() >= CACHE_CAP {
+        cache.clear();
+    }
+    cache.insert(text.to_owned(), id);
+    Ok(id)
+}
+
+pub struct Writer {
+    conn: Connection,
+    /// Successful commits so far (shared with the store for metrics and tests).
+    commits: Arc<AtomicU64>,
+    interner: Interner,
+    max_batch: usize,
+    vals: Vec<u8>,
+}
+
+impl Writer {
+    pub fn new(conn: Connection, max_batch: usize, commits: Arc<AtomicU64>) -> Self {
+        Writer {
+            conn,
+            commits,
+            interner: Interner::default(),
+            max_batch: max_batch.max(1),
+            vals: Vec::with_capacity(128),
+        }
+    }
+
+    /// The thread body: runs until `Close` or until every sender is gone.
+    pub fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        while let Some(first) = rx.blocking_recv() {
+            let first = match first {
+                Command::Checkpoint(r) => {
+                    let _ = r.send(self.checkpoint());
+                    continue;
+                }
+                Command::Close(r) => return self.close(r),
+                write => write,
+            };
+            // Take the write lock before looking for more work: whatever queues up while we
+            // wait for it (another process, a checkpoint) joins this same transaction.
+            let began = self.begin();
+            let mut group: Vec<(Work, Reply)> = Vec::new();
+            let mut weight = 0;
+            let mut after = None;
+            let mut next = Some(first);
+            while let Some(cmd) = next.take() {
+                let (work, reply) = match cmd {
+                    Command::Append(o, r) => (Work::Append(o), r),
+                    Command::UpsertAssets(a, r) => (Work::Upsert(a), r),
+                    Command::Ping(r) => (Work::Ping, r),
+                    // Handled once this group is committed, in arrival order.
+                    c @ (Command::Checkpoint(_) | Command::Close(_)) => {
+                        after = Some(c);
+                        break;
+                    }
+                };
+                weight += work.weight();
+                group.push((work, reply));
+                if weight < self.max_batch {
+                    next = rx.try_recv().ok();
+                }
+            }
+            match began {
+                Ok(()) => self.commit_group(group),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not start a write transaction");
+                    for (_, reply) in group {
+                        let _ = reply.send(Err(StoreError::Backend(e.to_string())));
+                    }
+                }
+            }
+            match after {
+                Some(Command::Checkpoint(r)) => {
+                    let _ = r.send(self.checkpoint());
+                }
+                Some(Command::Close(r)) => return self.close(r),
+                _ => {}
+            }
+        }
+    }
+
+    fn close(self, reply: Reply) {
+        let result = self.conn.close().map_err(|(_, e)| backend(e));
+        let _ = reply.send(result);
+    }
+
+    fn begin(&mut self) -> Result<(), StoreError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(backend)
+    }
+
+    /// Applies and commits a group inside the transaction [`begin`](Self::begin) opened.
+    fn commit_group(&mut self, group: Vec<(Work, Reply)>) {
+        let works: Vec<&Work> = group.iter().map(|(w, _)| w).collect();
+        match self.apply_and_commit(&works) {
+            Ok(()) => {
+                for (_, reply) in group {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            Err(e) if group.len() == 1 => {
+                tracing::warn!(error = %e, "write transaction failed");
+                if let Some((_, reply)) = group.into_iter().next() {
+                    let _ = reply.send(Err(e));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, commands = group.len(),
+                    "group transaction failed; retrying its commands one by one");
+                for (work, reply) in group {
+                    let result = self.begin().and_then(|()| self.apply_and_commit(&[&work]));
+                    let _ = reply.send(result);
+                }
+            }
+        }
+    }
+
+    /// Applies `works` in the open transaction and commits; on any error rolls back and
+    /// clears the caches.
+    fn apply_and_commit(&mut self, works: &[&Work]) -> Result<(), StoreError> {
+        let result = works
+            .iter()
+            .try_for_each(|w| self.apply(w))
+            .and_then(|()| self.conn.execute_batch("COMMIT").map_err(backend));
+        match result {
+            Ok(()) => {
+                self.commits.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                // Ignored: if COMMIT failed SQLite may already have rolled back.
+                let _ = self.conn.execute_batch("ROLLBACK");
+                self.interner.clear();
+            }
+        }
+        result
+    }
+
+    fn apply(&mut self, work: &Work) -> Result<(), StoreError> {
+        match work {
+            Work::Append(obs) => self.append(obs),
+            Work::Upsert(assets) => self.upsert(assets),
+            Work::Ping => Ok(()),
+        }
+    }
+
+    fn append(&mut self, obs: &[Observation]) -> Result<(), StoreError> {
+        let conn = &self.conn;
+        let interner = &mut self.interner;
+        let vals = &mut self.vals;
+        let mut insert = conn.prepare_cached(INSERT_OBSERVATION).map_err(backend)?;
+        for o in obs {
+            let check_id = interner.check_id(conn, &o.asset, &o.check)?;
+            let reason_id = match o.reason.as_str() {
+                "" => None,
+                r => Some(interner.text_id(conn, r)?),
+            };
+            let comp_id = if o.components.is_empty() {
+                None
+            } else {
+                let json = serde_json::to_string(&o.components).map_err(|e| {
+                    StoreError::Backend(format!("components of {}/{}: {e}", o.asset, o.check))
+                })?;
+                Some(interner.text_id(conn, &json)?)
+            };
+            vals.clear();
+            for v in &o.values {
+                let id = interner.name_id(conn, &v.name)?;
+                codec::encode_value(vals, id as u64, v.value);
+            }
+            let vals_col = (!vals.is_empty()).then_some(vals.as_slice());
+            let score = (o.score != o.status.default_score()).then_some(o.score);
+            // Bit-preserving: durations beyond i64::MAX µs come back unchanged as u64.
+            let duration = o.duration_us as i64;
+            // Two observations of one check in the same millisecond: the later one moves
+            // forward 1 ms at a time to the next free millisecond instead of being lost.
+            let mut ts = o.time.0;
+            let mut bumped = 0;
+            loop {
+                let inserted = insert
+                    .execute(params![
+                        check_id,
+                        ts,
+                        o.status.code(),
+                        score,
+                        duration,
+                        reason_id,
+                        comp_id,
+                        vals_col
+                    ])
+                    .map_err(backend)?;
+                if inserted == 1 {
+                    break;
+                }
+                bumped += 1;
+                ts = match ts.checked_add(1) {
+                    Some(t) if bumped <= MAX_TS_BUMP => t,
+                    _ => {
+                        return Err(StoreError::Backend(format!(
+                            "no free millisecond for an observation of {}/{} near {}",
+                            o.asset, o.check, o.time.0
+                        )))
+                    }
+                };
+            }
+        }
+        Ok(())
+    }
+
+    fn upsert(&mut self, assets: &[AssetRecord]) -> Result<(), StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO assets (id, name, doc) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, doc = excluded.doc",
+            )
+            .map_err(backend)?;
+        for a in assets {
+            let doc = serde_json::to_string(a)
+                .map_err(|e| StoreError::Backend(format!("asset {:?}: {e}", a.id)))?;
+            stmt.execute(params![a.id, a.name, doc]).map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    fn checkpoint(&mut self) -> Result<(), StoreError> {
+        let (busy, _log, _done): (i64, i64, i64) = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(backend)?;
+        if busy != 0 {
+            return Err(StoreError::Backend(
+                "WAL checkpoint could not finish: readers held old snapshots".into(),
+            ));
+        }
+        Ok(())
+    }
+}

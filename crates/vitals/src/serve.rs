@@ -1,0 +1,305 @@
+//! `vitals serve`: wire config → store → live state → pipeline → scheduler → HTTP server, and
+//! handle signals: SIGHUP reloads the config (keeping all state), SIGTERM/SIGINT stop taking
+//! requests, let running probes finish, flush observations and close the store.
+
+use anyhow::{bail, Context, Result};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use vitals_config::{AssetConfig, CheckConfig, Config, ScheduleSpec};
+use vitals_core::spec::{HealthFormat, HttpSpec, ProbeSpec};
+use vitals_scheduler::{LiveState, Metrics, Pipeline, ScheduledCheck, Scheduler};
+use vitals_store::{AssetRecord, Store};
+use vitals_store_sqlite::SqliteStore;
+
+pub const SELF_ASSET: &str = "vitals";
+
+/// Where the configuration comes from, so SIGHUP can read it again.
+#[derive(Clone)]
+enum Source {
+    File(PathBuf),
+    Builtin,
+}
+
+impl Source {
+    fn load(&self) -> Result<Config> {
+        match self {
+            Source::File(p) => Config::load(p)
+                .map_err(|e| anyhow::anyhow!("{} has {} error(s):\n{e}", p.display(), e.0.len())),
+            Source::Builtin => Ok(Config::builtin()),
+        }
+    }
+}
+
+fn pick_source(config: Option<PathBuf>) -> Source {
+    match config {
+        Some(p) => Source::File(p),
+        None if Path::new("vitals.toml").exists() => Source::File(PathBuf::from("vitals.toml")),
+        None => Source::Builtin,
+    }
+}
+
+pub fn run(config: Option<PathBuf>, listen: Option<String>) -> Result<()> {
+    let source = pick_source(config);
+    let mut cfg = source.load()?;
+    if let Some(l) = &listen {
+        cfg.server.listen = l.clone();
+    }
+    let addr: SocketAddr = cfg.server.listen.parse().with_context(|| {
+        format!(
+            "--listen {:?} is not an address like 127.0.0.1:8080",
+            cfg.server.listen
+        )
+    })?;
+    // Protected default: without access tokens, only this machine may talk to us.
+    if !addr.ip().is_loopback() {
+        bail!(
+            "refusing to listen on {addr} without access tokens: anyone who can reach it could read \
+             the health of your estate. Listen on a loopback address (127.0.0.1 or [::1]) instead"
+        );
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(serve(source, cfg, addr, listen))
+}
+
+/// Assets and checks as the running system sees them: the config plus the self check.
+fn effective(cfg: &Config, bound: SocketAddr) -> (Vec<AssetRecord>, Vec<CheckConfig>) {
+    let mut assets = cfg.effective_assets();
+    let mut checks = cfg.checks.clone();
+    if cfg.server.self_check {
+        if !assets.iter().any(|a| a.id == SELF_ASSET) {
+            assets.push(AssetConfig {
+                id: SELF_ASSET.into(),
+                name: Some("Vitals (this server)".into()),
+                group: Some("vitals".into()),
+                groups: vec![],
+                labels: Default::default(),
+                parents: vec![],
+                metadata: Default::default(),
+            });
+        }
+        let mut spec = HttpSpec::new(format!("http://{bound}/monitor?details"));
+        spec.health = HealthFormat::Lines;
+        checks.push(CheckConfig {
+            asset: SELF_ASSET.into(),
+            name: "monitor".into(),
+            schedule: ScheduleSpec::Interval(Duration::from_secs(30)),
+            jitter: Some(Duration::from_secs(5)),
+            timeout: Duration::from_secs(5),
+            enabled: true,
+            description: Some("this server's own /monitor?details".into()),
+            probe: ProbeSpec::Http(spec),
+        });
+    }
+    let records = assets
+        .iter()
+        .map(|a| AssetRecord {
+            id: a.id.clone(),
+            name: a.display_name().to_string(),
+            groups: a.all_groups(),
+            labels: a.labels.clone(),
+            parents: a.parents.clone(),
+            metadata: a.metadata.clone(),
+        })
+        .collect();
+    (records, checks)
+}
+
+fn scheduled(checks: &[CheckConfig]) -> Result<Vec<ScheduledCheck>> {
+    checks
+        .iter()
+        .map(|c| ScheduledCheck::from_config(c).with_context(|| format!("check {}", c.key())))
+        .collect()
+}
+
+fn check_kinds(checks: &[CheckConfig]) -> Vec<(String, String, String)> {
+    checks
+        .iter()
+        .map(|c| {
+            (
+                c.asset.clone(),
+                c.name.clone(),
+                c.probe.type_name().to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn serve(
+    source: Source,
+    cfg: Config,
+    addr: SocketAddr,
+    listen_override: Option<String>,
+) -> Result<()> {
+    let data_dir = cfg.server.data_dir.clone();
+    let db = data_dir.join("vitals.db");
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&db)
+            .with_context(|| format!("cannot open the store at {}", db.display()))?,
+    );
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let bound = listener.local_addr().context("listener address")?;
+
+    let (assets, checks) = effective(&cfg, bound);
+    store
+        .upsert_assets(&assets)
+        .await
+        .context("storing assets")?;
+    let state = Arc::new(LiveState::new());
+    // Warm start: everything the store knows, then the configuration on top.
+    state.sync_config(&store.assets().await.context("reading assets")?, &[]);
+    state.apply(
+        &store
+            .latest()
+            .await
+            .context("reading latest observations")?,
+    );
+    state.sync_config(&assets, &check_kinds(&checks));
+
+    let metrics = Arc::new(Metrics::default());
+    let (pipeline, pipeline_task) = Pipeline::start(store.clone(), state.clone(), metrics.clone());
+    let prober = Arc::new(vitals_probe::Prober::new());
+    let scheduler = Scheduler::start(
+        scheduled(&checks)?,
+        prober,
+        pipeline.clone(),
+        metrics.clone(),
+        cfg.server.max_concurrency,
+    );
+
+    let app = vitals_server::AppState {
+        pipeline: pipeline.clone(),
+        build: Arc::new(crate::BUILD),
+        started: vitals_scheduler::now(),
+    };
+    let router = vitals_server::router(app);
+    tracing::info!(
+        listen = %bound,
+        data = %db.display(),
+        assets = assets.len(),
+        checks = checks.len(),
+        "vitals is serving; no access tokens are configured, so it listens on loopback only"
+    );
+    match &source {
+        Source::File(p) => tracing::info!(config = %p.display(), "configuration loaded"),
+        Source::Builtin => {
+            tracing::info!("no vitals.toml: running the built-in configuration (watching itself)")
+        }
+    }
+
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop_rx.wait_for(|s| *s).await;
+        };
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    });
+
+    wait_for_signals(&source, &listen_override, bound, &state, &store, &scheduler).await;
+
+    tracing::info!("shutting down: finishing running probes and flushing observations");
+    let _ = stop_tx.send(true);
+    match tokio::time::timeout(Duration::from_secs(10), server).await {
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "HTTP server ended with an error"),
+        Err(_) => tracing::warn!("HTTP connections still open after 10s; closing them"),
+        _ => {}
+    }
+    scheduler.shutdown().await;
+    pipeline.flush().await;
+    drop(pipeline);
+    pipeline_task.abort();
+    store.close().await.context("closing the store")?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn wait_for_signals(
+    source: &Source,
+    listen_override: &Option<String>,
+    bound: SocketAddr,
+    state: &LiveState,
+    store: &Arc<dyn Store>,
+    scheduler: &Scheduler,
+) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; waiting for Ctrl-C only");
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = int.recv() => return,
+            _ = hup.recv() => reload(source, listen_override, bound, state, store, scheduler).await,
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signals(
+    _: &Source,
+    _: &Option<String>,
+    _: SocketAddr,
+    _: &LiveState,
+    _: &Arc<dyn Store>,
+    _: &Scheduler,
+) {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// SIGHUP: read the config again; on any error keep running the old one and say why.
+async fn reload(
+    source: &Source,
+    listen_override: &Option<String>,
+    bound: SocketAddr,
+    state: &LiveState,
+    store: &Arc<dyn Store>,
+    scheduler: &Scheduler,
+) {
+    let mut cfg = match source.load() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("reload refused, keeping the running configuration: {e:#}");
+            return;
+        }
+    };
+    if let Some(l) = listen_override {
+        cfg.server.listen = l.clone();
+    }
+    if cfg.server.listen.parse::<SocketAddr>().ok() != Some(bound) && listen_override.is_none() {
+        tracing::warn!(running = %bound, configured = %cfg.server.listen, "server.listen changed; a restart is needed to move");
+    }
+    let (assets, checks) = effective(&cfg, bound);
+    let sched = match scheduled(&checks) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("reload refused: {e:#}");
+            return;
+        }
+    };
+    if let Err(e) = store.upsert_assets(&assets).await {
+        tracing::error!(error = %e, "reload refused: cannot store assets");
+        return;
+    }
+    state.sync_config(&assets, &check_kinds(&checks));
+    scheduler.reload(sched).await;
+    tracing::info!(
+        assets = assets.len(),
+        checks = checks.len(),
+        "configuration reloaded"
+    );
+}
