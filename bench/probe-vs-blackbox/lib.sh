@@ -124,11 +124,13 @@ commas() {
     }'
 }
 
-# Waits until a URL answers 2xx (bounded: $2 seconds, default 30).
+# Waits until a URL answers 2xx (bounded: $2 seconds, default 30); gives up early when the
+# process $3 (optional) has exited.
 wait_http() {
-    local url=$1 limit=${2:-30} i
+    local url=$1 limit=${2:-30} pid=${3:-} i
     for ((i = 0; i < limit * 10; i++)); do
         curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null && return 0
+        [[ -z $pid ]] || kill -0 "$pid" 2>/dev/null || return 1
         sleep 0.1
     done
     return 1
@@ -175,7 +177,7 @@ EOF
     nginx -p "$dir" -c "$dir/nginx.conf" 2>>"$dir/logs/stderr.log" &
     NGINX_PID=$!
     BENCH_PIDS+=("$NGINX_PID")
-    wait_http "http://127.0.0.1:$port/" 10 || die "nginx did not start on 127.0.0.1:$port (see $dir/logs)"
+    wait_http "http://127.0.0.1:$port/" 10 "$NGINX_PID" || die "nginx did not start on 127.0.0.1:$port (see $dir/logs)"
 }
 
 # "accepts requests" from nginx stub_status.
@@ -183,15 +185,15 @@ nginx_counts() {
     curl -fsS --max-time 2 "http://127.0.0.1:$1/nginx_status" | awk 'NR == 3 {print $1, $3}'
 }
 
-# Writes a Vitals config with $2 http checks every $3 against $4 into $1.
+# Writes a Vitals config with $2 http checks every $3 (timeout $6) against $4 into $1.
 write_vitals_config() {
-    local file=$1 n=$2 interval=$3 url=$4 data=$5 i
+    local file=$1 n=$2 interval=$3 url=$4 data=$5 timeout=$6 i
     {
         printf '[server]\ndata_dir = "%s"\nmax_concurrency = %s\nself_check = false\n' \
             "$data" "${MAX_CONCURRENCY:-512}"
         for ((i = 1; i <= n; i++)); do
-            printf '\n[[check]]\nasset = "n%05d"\nname = "http"\ntype = "http"\nurl = "%s"\ninterval = "%s"\ntimeout = "5s"\n' \
-                "$i" "$url" "$interval"
+            printf '\n[[check]]\nasset = "n%05d"\nname = "http"\ntype = "http"\nurl = "%s"\ninterval = "%s"\ntimeout = "%s"\n' \
+                "$i" "$url" "$interval" "$timeout"
         done
     } >"$file"
 }
@@ -203,8 +205,8 @@ start_vitals() {
     "$VITALS_BIN" serve --config "$config" --listen "127.0.0.1:$port" >"$log" 2>&1 &
     VITALS_PID=$!
     BENCH_PIDS+=("$VITALS_PID")
-    wait_http "http://127.0.0.1:$port/api/v1/status" 60 || {
-        tail -20 "$log" >&2
+    wait_http "http://127.0.0.1:$port/api/v1/status" 60 "$VITALS_PID" || {
+        tail -5 "$log" >&2
         die "vitals did not start on 127.0.0.1:$port"
     }
 }

@@ -9,6 +9,7 @@
 # Environment (all optional):
 #   CHECKS=10000        Vitals http checks, each every INTERVAL
 #   INTERVAL=1s         so CHECKS/INTERVAL probes per second are asked of Vitals
+#   TIMEOUT=1s          each check's timeout (may not exceed the interval)
 #   WARMUP=15           seconds after Vitals answers before the window opens (first runs are
 #                       spread over the first 5 s)
 #   WINDOW=20           measurement window, seconds (Vitals and blackbox alike)
@@ -26,6 +27,7 @@ source "$HERE/lib.sh"
 
 CHECKS=${CHECKS:-10000}
 INTERVAL=${INTERVAL:-1s}
+TIMEOUT=${TIMEOUT:-1s}
 WARMUP=${WARMUP:-15}
 WINDOW=${WINDOW:-20}
 FLOOR_WINDOW=${FLOOR_WINDOW:-10}
@@ -50,7 +52,7 @@ echo "P1 setup: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), n
 # Vitals: CHECKS http checks every INTERVAL; CPU of the process over WINDOW seconds.
 # ---------------------------------------------------------------------------------------------
 VITALS_PORT=$(free_port 18090)
-write_vitals_config "$BENCH_TMP/vitals.toml" "$CHECKS" "$INTERVAL" "$TARGET" "$BENCH_TMP/vitals-data"
+write_vitals_config "$BENCH_TMP/vitals.toml" "$CHECKS" "$INTERVAL" "$TARGET" "$BENCH_TMP/vitals-data" "$TIMEOUT"
 start_vitals "$BENCH_TMP/vitals.toml" "$VITALS_PORT" "$BENCH_TMP/vitals.log"
 VERSION=$(curl -fsS "http://127.0.0.1:$VITALS_PORT/version" | jq -r '"\(.version) (\(.git_commit), \(.build_profile))"')
 echo "P1 vitals $VERSION: $CHECKS http checks every $INTERVAL, warm-up ${WARMUP}s, window ${WINDOW}s"
@@ -106,7 +108,7 @@ prometheus-blackbox-exporter --config.file="$BENCH_TMP/blackbox.yml" \
 BB_PID=$!
 BENCH_PIDS+=("$BB_PID")
 PROBE_URL="http://127.0.0.1:$BB_PORT/probe?target=$TARGET&module=http_2xx"
-wait_http "http://127.0.0.1:$BB_PORT/metrics" 30 || die "blackbox exporter did not start (see $BENCH_TMP/blackbox.log)"
+wait_http "http://127.0.0.1:$BB_PORT/metrics" 30 "$BB_PID" || die "blackbox exporter did not start (see $BENCH_TMP/blackbox.log)"
 BB_VERSION=$(prometheus-blackbox-exporter --version 2>&1 | awk 'NR == 1 {print $3}')
 
 # One probe shown once: its phases prove it connects (fresh connection) and succeeds.

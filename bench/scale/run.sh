@@ -9,6 +9,7 @@
 #   DURATION=300        same as the argument
 #   CHECKS=10000        http checks
 #   INTERVAL=10s        each check's interval
+#   TIMEOUT=5s          each check's timeout
 #   WARMUP=20           seconds after Vitals answers before sampling starts (first runs are
 #                       spread over the first 5 s)
 #   SAMPLE=10           seconds between samples
@@ -26,6 +27,7 @@ source "$HERE/../probe-vs-blackbox/lib.sh"
 DURATION=${1:-${DURATION:-300}}
 CHECKS=${CHECKS:-10000}
 INTERVAL=${INTERVAL:-10s}
+TIMEOUT=${TIMEOUT:-5s}
 WARMUP=${WARMUP:-20}
 SAMPLE=${SAMPLE:-10}
 NGINX_WORKERS=${NGINX_WORKERS:-1}
@@ -44,7 +46,7 @@ NGINX_PORT=$(free_port 18180)
 start_nginx "$NGINX_PORT" "$NGINX_WORKERS"
 TARGET="http://127.0.0.1:$NGINX_PORT/"
 VITALS_PORT=$(free_port 18190)
-write_vitals_config "$BENCH_TMP/vitals.toml" "$CHECKS" "$INTERVAL" "$TARGET" "$BENCH_TMP/vitals-data"
+write_vitals_config "$BENCH_TMP/vitals.toml" "$CHECKS" "$INTERVAL" "$TARGET" "$BENCH_TMP/vitals-data" "$TIMEOUT"
 start_vitals "$BENCH_TMP/vitals.toml" "$VITALS_PORT" "$BENCH_TMP/vitals.log"
 VERSION=$(curl -fsS "http://127.0.0.1:$VITALS_PORT/version" | jq -r '"\(.version) (\(.git_commit), \(.build_profile))"')
 echo "P2 setup: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), nginx $NGINX_WORKERS worker(s) on $TARGET"

@@ -21,11 +21,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vitals_core::schedule::Schedule;
 use vitals_core::spec::{
-    self, DnsSpec, ExecSpec, HttpSpec, JsonCondition, ProbeSpec, TcpSpec, TlsSpec,
+    self, CheckKind, DnsSpec, ExecSpec, HeartbeatSpec, HttpSpec, JsonCondition, ProbeSpec,
+    PushSpec, TcpSpec, TlsSpec,
 };
 
 /// Top-level sections this version understands.
-pub const KNOWN_SECTIONS: &[&str] = &["server", "asset", "check"];
+pub const KNOWN_SECTIONS: &[&str] = &["server", "asset", "check", "score", "ingest"];
 
 /// Keys every `[[check]]` has, whatever its type; the rest belong to the probe type.
 const CHECK_COMMON_KEYS: &[&str] = &[
@@ -185,10 +186,22 @@ pub struct CheckConfig {
     pub timeout: Duration,
     pub enabled: bool,
     pub description: Option<String>,
-    pub probe: ProbeSpec,
+    pub kind: CheckKind,
 }
 
 impl CheckConfig {
+    /// The `/ping/{slug}` of a heartbeat check.
+    pub fn heartbeat_slug(&self) -> Option<String> {
+        match &self.kind {
+            CheckKind::Heartbeat(h) => Some(
+                h.slug
+                    .clone()
+                    .unwrap_or_else(|| format!("{}-{}", self.asset, self.name)),
+            ),
+            _ => None,
+        }
+    }
+
     /// `asset/name`, the check's unique key.
     pub fn key(&self) -> String {
         format!("{}/{}", self.asset, self.name)
@@ -203,12 +216,75 @@ impl CheckConfig {
     }
 }
 
+/// `[[score]]`: how a test's results become a score, and which groups the test belongs to.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreConfig {
+    pub test: String,
+    pub groups: Vec<String>,
+    pub field: String,
+    pub kind: vitals_core::health::FieldKind,
+    pub rules: Vec<vitals_core::health::ScoreCase>,
+    /// An asset that has reported this test but not for longer than this is stale (`crit`).
+    #[serde(default, with = "spec::duration::option")]
+    pub stale_after: Option<Duration>,
+}
+
+impl ScoreConfig {
+    pub fn rule(&self) -> vitals_core::health::ScoreRule {
+        vitals_core::health::ScoreRule {
+            test: self.test.clone(),
+            groups: self.groups.clone(),
+            field: self.field.clone(),
+            kind: self.kind,
+            rules: self.rules.clone(),
+        }
+    }
+}
+
+/// What to do with a pushed result for an asset that is not configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownAssets {
+    /// Create the asset on its first report (as django-health-monitor does).
+    #[default]
+    Create,
+    /// Answer 404 naming the asset.
+    Reject,
+}
+
+/// `[ingest]`: pushed results.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    #[serde(default)]
+    pub unknown_assets: UnknownAssets,
+    /// Most results in one `POST /api/v1/results`.
+    #[serde(default = "default_max_batch")]
+    pub max_batch: usize,
+}
+
+fn default_max_batch() -> usize {
+    10_000
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            unknown_assets: UnknownAssets::Create,
+            max_batch: default_max_batch(),
+        }
+    }
+}
+
 /// The whole validated configuration.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Config {
     pub server: ServerConfig,
     pub assets: Vec<AssetConfig>,
     pub checks: Vec<CheckConfig>,
+    pub scores: Vec<ScoreConfig>,
+    pub ingest: IngestConfig,
 }
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -250,21 +326,41 @@ impl Config {
             None => ServerConfig::default(),
             Some(v) => deserialize::<ServerConfig>(v, "server", &mut errors).unwrap_or_default(),
         };
-        let assets: Vec<AssetConfig> = array_of_tables(&mut root, "asset", &mut errors)
-            .into_iter()
-            .filter_map(|(path, v)| deserialize(v, &path, &mut errors))
-            .collect();
-        let checks: Vec<CheckConfig> = array_of_tables(&mut root, "check", &mut errors)
-            .into_iter()
-            .filter_map(|(path, v)| parse_check(v, &path, &mut errors))
-            .collect();
+        // Paths keep the index as written, also when earlier elements failed to parse.
+        let (asset_paths, assets): (Vec<String>, Vec<AssetConfig>) =
+            array_of_tables(&mut root, "asset", &mut errors)
+                .into_iter()
+                .filter_map(|(path, v)| deserialize(v, &path, &mut errors).map(|a| (path, a)))
+                .unzip();
+        let (check_paths, checks): (Vec<String>, Vec<CheckConfig>) =
+            array_of_tables(&mut root, "check", &mut errors)
+                .into_iter()
+                .filter_map(|(path, v)| parse_check(v, &path, &mut errors).map(|c| (path, c)))
+                .unzip();
+
+        let (score_paths, scores): (Vec<String>, Vec<ScoreConfig>) =
+            array_of_tables(&mut root, "score", &mut errors)
+                .into_iter()
+                .filter_map(|(path, v)| deserialize(v, &path, &mut errors).map(|s| (path, s)))
+                .unzip();
+        let ingest = match root.remove("ingest") {
+            None => IngestConfig::default(),
+            Some(v) => deserialize::<IngestConfig>(v, "ingest", &mut errors).unwrap_or_default(),
+        };
 
         let config = Config {
             server,
             assets,
             checks,
+            scores,
+            ingest,
         };
-        validate(&config, &mut errors);
+        let paths = Paths {
+            assets: asset_paths,
+            checks: check_paths,
+            scores: score_paths,
+        };
+        validate(&config, &paths, &mut errors);
         if errors.is_empty() {
             Ok(config)
         } else {
@@ -436,27 +532,27 @@ fn parse_check(v: toml::Value, path: &str, errors: &mut Vec<ConfigError>) -> Opt
     let common: Option<CheckCommon> = deserialize(toml::Value::Table(common), path, errors);
     let kind = common.as_ref().map(|c| c.kind.as_str());
     let probe = match kind {
-        Some("http") => {
-            deserialize::<HttpSpec>(toml::Value::Table(rest), path, errors).map(ProbeSpec::Http)
+        Some("push") => {
+            deserialize::<PushSpec>(toml::Value::Table(rest), path, errors).map(CheckKind::Push)
         }
-        Some("tcp") => {
-            deserialize::<TcpSpec>(toml::Value::Table(rest), path, errors).map(ProbeSpec::Tcp)
-        }
-        Some("tls") => {
-            deserialize::<TlsSpec>(toml::Value::Table(rest), path, errors).map(ProbeSpec::Tls)
-        }
-        Some("dns") => {
-            deserialize::<DnsSpec>(toml::Value::Table(rest), path, errors).map(ProbeSpec::Dns)
-        }
-        Some("exec") => {
-            deserialize::<ExecSpec>(toml::Value::Table(rest), path, errors).map(ProbeSpec::Exec)
-        }
+        Some("heartbeat") => deserialize::<HeartbeatSpec>(toml::Value::Table(rest), path, errors)
+            .map(CheckKind::Heartbeat),
+        Some("http") => deserialize::<HttpSpec>(toml::Value::Table(rest), path, errors)
+            .map(|x| CheckKind::Probe(ProbeSpec::Http(x))),
+        Some("tcp") => deserialize::<TcpSpec>(toml::Value::Table(rest), path, errors)
+            .map(|x| CheckKind::Probe(ProbeSpec::Tcp(x))),
+        Some("tls") => deserialize::<TlsSpec>(toml::Value::Table(rest), path, errors)
+            .map(|x| CheckKind::Probe(ProbeSpec::Tls(x))),
+        Some("dns") => deserialize::<DnsSpec>(toml::Value::Table(rest), path, errors)
+            .map(|x| CheckKind::Probe(ProbeSpec::Dns(x))),
+        Some("exec") => deserialize::<ExecSpec>(toml::Value::Table(rest), path, errors)
+            .map(|x| CheckKind::Probe(ProbeSpec::Exec(x))),
         Some(other) => {
             errors.push(ConfigError::new(
                 format!("{path}.type"),
                 format!(
                     "unknown check type {other:?} (known: {})",
-                    ProbeSpec::TYPES.join(", ")
+                    CheckKind::TYPES.join(", ")
                 ),
             ));
             None
@@ -488,7 +584,7 @@ fn parse_check(v: toml::Value, path: &str, errors: &mut Vec<ConfigError>) -> Opt
         timeout: common.timeout.unwrap_or(DEFAULT_TIMEOUT),
         enabled: common.enabled,
         description: common.description,
-        probe,
+        kind: probe,
     })
 }
 
@@ -502,7 +598,14 @@ fn valid_id(id: &str) -> bool {
 
 const ID_RULE: &str = "must be 1–200 characters of letters, digits and - _ . : @";
 
-fn validate(config: &Config, errors: &mut Vec<ConfigError>) {
+/// The written path (`check[3]`) of each parsed element, aligned with the config's vectors.
+struct Paths {
+    assets: Vec<String>,
+    checks: Vec<String>,
+    scores: Vec<String>,
+}
+
+fn validate(config: &Config, paths: &Paths, errors: &mut Vec<ConfigError>) {
     let s = &config.server;
     if s.listen.parse::<std::net::SocketAddr>().is_err() {
         errors.push(ConfigError::new(
@@ -519,7 +622,7 @@ fn validate(config: &Config, errors: &mut Vec<ConfigError>) {
 
     let mut asset_index: HashMap<&str, usize> = HashMap::new();
     for (i, a) in config.assets.iter().enumerate() {
-        let path = format!("asset[{i}]");
+        let path = &paths.assets[i];
         if !valid_id(&a.id) {
             errors.push(ConfigError::new(
                 format!("{path}.id"),
@@ -529,7 +632,10 @@ fn validate(config: &Config, errors: &mut Vec<ConfigError>) {
         if let Some(prev) = asset_index.insert(&a.id, i) {
             errors.push(ConfigError::new(
                 format!("{path}.id"),
-                format!("duplicate asset id {:?} (also asset[{prev}])", a.id),
+                format!(
+                    "duplicate asset id {:?} (also {})",
+                    a.id, paths.assets[prev]
+                ),
             ));
         }
     }
@@ -537,12 +643,12 @@ fn validate(config: &Config, errors: &mut Vec<ConfigError>) {
         for (j, p) in a.parents.iter().enumerate() {
             if !asset_index.contains_key(p.as_str()) {
                 errors.push(ConfigError::new(
-                    format!("asset[{i}].parents[{j}]"),
+                    format!("{}.parents[{j}]", paths.assets[i]),
                     format!("unknown asset {p:?}"),
                 ));
             } else if p == &a.id {
                 errors.push(ConfigError::new(
-                    format!("asset[{i}].parents[{j}]"),
+                    format!("{}.parents[{j}]", paths.assets[i]),
                     "an asset cannot be its own parent",
                 ));
             }
@@ -555,9 +661,58 @@ fn validate(config: &Config, errors: &mut Vec<ConfigError>) {
         ));
     }
 
+    let mut tests: HashMap<&str, usize> = HashMap::new();
+    for (i, sc) in config.scores.iter().enumerate() {
+        let path = &paths.scores[i];
+        if !valid_id(&sc.test) {
+            errors.push(ConfigError::new(
+                format!("{path}.test"),
+                format!("{:?} {ID_RULE}", sc.test),
+            ));
+        }
+        if let Some(prev) = tests.insert(&sc.test, i) {
+            errors.push(ConfigError::new(
+                format!("{path}.test"),
+                format!(
+                    "duplicate score for test {:?} (also {})",
+                    sc.test, paths.scores[prev]
+                ),
+            ));
+        }
+        for (j, g) in sc.groups.iter().enumerate() {
+            if !valid_id(g) {
+                errors.push(ConfigError::new(
+                    format!("{path}.groups[{j}]"),
+                    format!("{g:?} {ID_RULE}"),
+                ));
+            }
+        }
+        if let Err(e) = sc.rule().validate() {
+            errors.push(ConfigError::new(path.clone(), e));
+        }
+    }
+    if config.ingest.max_batch == 0 {
+        errors.push(ConfigError::new("ingest.max_batch", "must be at least 1"));
+    }
+
+    let mut slugs: HashMap<String, usize> = HashMap::new();
+    for (i, c) in config.checks.iter().enumerate() {
+        if let Some(slug) = c.heartbeat_slug() {
+            if let Some(prev) = slugs.insert(slug.clone(), i) {
+                errors.push(ConfigError::new(
+                    format!("{}.slug", paths.checks[i]),
+                    format!(
+                        "heartbeat slug {slug:?} is also used by {}",
+                        paths.checks[prev]
+                    ),
+                ));
+            }
+        }
+    }
+
     let mut check_index: HashMap<(String, String), usize> = HashMap::new();
     for (i, c) in config.checks.iter().enumerate() {
-        let path = format!("check[{i}]");
+        let path = &paths.checks[i];
         if !valid_id(&c.asset) {
             errors.push(ConfigError::new(
                 format!("{path}.asset"),
@@ -579,7 +734,7 @@ fn validate(config: &Config, errors: &mut Vec<ConfigError>) {
                 ),
             ));
         }
-        errors.extend(validate_check(c, &path));
+        errors.extend(validate_check(c, path));
     }
 }
 
@@ -599,7 +754,7 @@ pub fn validate_check(c: &CheckConfig, path: &str) -> Vec<ConfigError> {
                     format!("{path}.interval"),
                     "must be at least 1s",
                 ));
-            } else if c.timeout > *d {
+            } else if c.timeout > *d && c.kind.probe().is_some() {
                 errors.push(ConfigError::new(
                     format!("{path}.timeout"),
                     "must not be longer than the interval",
@@ -612,7 +767,20 @@ pub fn validate_check(c: &CheckConfig, path: &str) -> Vec<ConfigError> {
             }
         }
     }
-    validate_probe(&c.probe, path, &mut errors);
+    match &c.kind {
+        CheckKind::Probe(p) => validate_probe(p, path, &mut errors),
+        CheckKind::Push(_) => {}
+        CheckKind::Heartbeat(h) => {
+            if let Some(slug) = &h.slug {
+                if !valid_id(slug) {
+                    errors.push(ConfigError::new(
+                        format!("{path}.slug"),
+                        format!("{slug:?} {ID_RULE}"),
+                    ));
+                }
+            }
+        }
+    }
     errors
 }
 
@@ -649,7 +817,10 @@ fn validate_probe(probe: &ProbeSpec, path: &str, errors: &mut Vec<ConfigError>) 
                 if let Err(e) = regex::Regex::new(re) {
                     errors.push(ConfigError::new(
                         format!("{path}.body_regex"),
-                        clean_serde_message(&e.to_string()),
+                        e.to_string()
+                            .split_whitespace()
+                            .collect::<Vec<_>>()
+                            .join(" "),
                     ));
                 }
             }

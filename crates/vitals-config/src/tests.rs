@@ -38,7 +38,9 @@ health = "lines"
     let ch = &c.checks[0];
     assert_eq!(ch.schedule, ScheduleSpec::Interval(DEFAULT_INTERVAL));
     assert_eq!(ch.timeout, DEFAULT_TIMEOUT);
-    assert!(matches!(&ch.probe, ProbeSpec::Http(h) if h.health == spec::HealthFormat::Lines));
+    assert!(
+        matches!(&ch.kind, CheckKind::Probe(ProbeSpec::Http(h)) if h.health == spec::HealthFormat::Lines)
+    );
     // The undeclared asset is created implicitly.
     assert_eq!(c.effective_assets()[0].id, "minlog2");
 }
@@ -133,7 +135,7 @@ headers = { Authorization = "Bearer ${API_TOKEN}" }
         &env,
     )
     .unwrap();
-    let ProbeSpec::Http(h) = &c.checks[0].probe else {
+    let CheckKind::Probe(ProbeSpec::Http(h)) = &c.checks[0].kind else {
         panic!("http")
     };
     assert_eq!(h.headers["Authorization"], "Bearer abc");
@@ -230,13 +232,94 @@ fn shipped_example_parses() {
     match Config::parse(&text, &env) {
         Ok(c) => {
             assert!(c.checks.len() >= 6, "the example shows every check type");
-            for t in ProbeSpec::TYPES {
+            for t in CheckKind::TYPES {
                 assert!(
-                    c.checks.iter().any(|ch| ch.probe.type_name() == t),
+                    c.checks.iter().any(|ch| ch.kind.type_name() == t),
                     "example lacks a {t} check"
                 );
             }
         }
         Err(e) => panic!("examples/vitals.toml does not parse:\n{e}"),
     }
+}
+
+#[test]
+fn scores_ingest_push_and_heartbeat() {
+    let c = parse(
+        r#"
+[ingest]
+unknown_assets = "reject"
+
+[[score]]
+test = "heart"
+groups = ["doctor"]
+field = "heartrate"
+kind = "int"
+rules = [{ above = 120, score = 4 }, { above = 100, score = 3 }, { above = 80, score = 2 }, { score = 1 }]
+stale_after = "2h"
+
+[[check]]
+asset = "node-1"
+name = "import"
+type = "push"
+stale_after = "25h"
+
+[[check]]
+asset = "node-1"
+name = "nightly"
+type = "heartbeat"
+interval = "24h"
+grace = "30m"
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.ingest.unknown_assets, UnknownAssets::Reject);
+    assert_eq!(c.scores[0].rule().score(101.0), Some(3));
+    assert_eq!(
+        c.checks[1].heartbeat_slug().as_deref(),
+        Some("node-1-nightly")
+    );
+    assert!(matches!(c.checks[0].kind, CheckKind::Push(_)));
+
+    let errs = errors(
+        r#"
+[[score]]
+test = "heart"
+groups = []
+field = "heartrate"
+kind = "int"
+rules = [{ score = 1 }, { above = 3, score = 4 }]
+
+[[score]]
+test = "heart"
+groups = ["g"]
+field = "x"
+kind = "integer"
+rules = []
+
+[[check]]
+asset = "a"
+name = "x"
+type = "heartbeat"
+slug = "same"
+[[check]]
+asset = "b"
+name = "y"
+type = "heartbeat"
+slug = "same"
+"#,
+    )
+    .join("\n");
+    assert!(
+        errs.contains("score[0]: rules[0] has no condition"),
+        "{errs}"
+    );
+    assert!(
+        errs.contains("score[1].kind: unknown variant `integer`"),
+        "{errs}"
+    );
+    assert!(
+        errs.contains("check[1].slug: heartbeat slug \"same\" is also used by check[0]"),
+        "{errs}"
+    );
 }

@@ -6,6 +6,7 @@
 //! does I/O: no sockets, no files, no clock. Time is always passed in as a value, so every
 //! function here is deterministic and testable as a pure function.
 
+pub mod health;
 pub mod observation;
 pub mod schedule;
 pub mod spec;

@@ -246,6 +246,60 @@ impl ProbeSpec {
     }
 }
 
+/// `type = "push"`: results are reported to Vitals (result API, compatible API), not polled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PushSpec {
+    /// No report for longer than this is itself a `crit` observation ("stale").
+    #[serde(default, with = "duration::option")]
+    pub stale_after: Option<Duration>,
+}
+
+fn default_grace() -> Duration {
+    Duration::from_secs(300)
+}
+
+/// `type = "heartbeat"`: a dead-man's switch. The check's `interval` (or `cron`) is when pings
+/// are expected; a ping later than that plus `grace` is a `crit` observation made by Vitals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatSpec {
+    /// The URL segment of `/ping/{slug}`; `{asset}-{name}` when absent.
+    #[serde(default)]
+    pub slug: Option<String>,
+    #[serde(default = "default_grace", with = "duration")]
+    pub grace: Duration,
+}
+
+/// What kind of check: polled by Vitals, or reported to it. (Few of these exist, one per
+/// configured check, so the size difference between variants does not matter.)
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckKind {
+    Probe(ProbeSpec),
+    Push(PushSpec),
+    Heartbeat(HeartbeatSpec),
+}
+
+impl CheckKind {
+    pub const TYPES: [&'static str; 7] = ["http", "tcp", "tls", "dns", "exec", "push", "heartbeat"];
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            CheckKind::Probe(p) => p.type_name(),
+            CheckKind::Push(_) => "push",
+            CheckKind::Heartbeat(_) => "heartbeat",
+        }
+    }
+
+    pub fn probe(&self) -> Option<&ProbeSpec> {
+        match self {
+            CheckKind::Probe(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
 /// A JSON pointer condition of an HTTP check: `pointer [op literal]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JsonCondition {

@@ -21,6 +21,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
+use hyper::body::Body as _;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use regex::Regex;
@@ -267,8 +268,17 @@ impl HttpProber {
             .map(|f| f.0)
             .reduce(Status::worst)
             .unwrap_or(Status::Ok);
-        // Worst first; equal severities keep the order of the checks.
+        // Worst first; equal severities keep the order of the checks. The same note can come
+        // from several hops (a certificate expiring soon on both ends of a redirect).
         fails.sort_by_key(|f| std::cmp::Reverse(f.0.rank()));
+        let mut seen = Vec::with_capacity(fails.len());
+        fails.retain(|f| {
+            let new = !seen.contains(&f.1);
+            if new {
+                seen.push(f.1.clone());
+            }
+            new
+        });
         let reason = fails
             .into_iter()
             .map(|f| f.1)
@@ -306,11 +316,16 @@ impl HttpProber {
             .map_err(|_| Failure::unknown(format!("invalid method {:?}", spec.method)))?;
         let mut body = spec.body.clone().map(Bytes::from).unwrap_or_default();
         let headers = user_headers(spec)?;
-        let need_body = spec.health != HealthFormat::None
-            || spec.body_contains.is_some()
-            || spec.body_not_contains.is_some()
-            || spec.body_regex.is_some()
-            || !spec.json.is_empty();
+        let policy = Policy {
+            max_body: spec.max_body_bytes,
+            keep_body: spec.health != HealthFormat::None
+                || spec.body_contains.is_some()
+                || spec.body_not_contains.is_some()
+                || spec.body_regex.is_some()
+                || !spec.json.is_empty(),
+            max_redirects: spec.max_redirects,
+            expect_status: &spec.expect_status,
+        };
         let mut notes = Vec::new();
         let mut redirects = 0u32;
         loop {
@@ -321,7 +336,7 @@ impl HttpProber {
                     &method,
                     &headers,
                     body.clone(),
-                    need_body,
+                    &policy,
                     phase,
                     t,
                 )
@@ -329,13 +344,7 @@ impl HttpProber {
             notes.extend(hop.notes);
             let code = hop.status.as_u16();
             let location = match hop.location {
-                Some(l)
-                    if hop.status.is_redirection()
-                        && !spec.expect_status.contains(&code)
-                        && spec.max_redirects > 0 =>
-                {
-                    l
-                }
+                Some(l) if policy.follows(hop.status) => l,
                 _ => {
                     return Ok(Exchange {
                         status: hop.status,
@@ -377,7 +386,7 @@ impl HttpProber {
         method: &Method,
         headers: &[(HeaderName, HeaderValue)],
         body: Bytes,
-        need_body: bool,
+        policy: &Policy<'_>,
         phase: &AtomicU8,
         t: &mut Timings,
     ) -> Result<Hop, Failure> {
@@ -437,21 +446,20 @@ impl HttpProber {
         let started = Instant::now();
         let tcp = tls::connect_any(&addrs).await.map_err(Failure::crit)?;
         t.connect += started.elapsed();
-        // Hyper writes a request in one vectored write, but a body may follow the head in a
-        // second segment; Nagle must not hold it back.
-        let _ = tcp.set_nodelay(true);
+        // A bodiless request goes out in one write; a body may follow the head in a second
+        // segment, which Nagle must not hold back. (One syscall saved on the common path.)
+        if !req.body().is_end_stream() {
+            let _ = tcp.set_nodelay(true);
+        }
 
         if !https {
-            return exchange(
-                tcp,
-                req,
-                spec.max_body_bytes,
-                need_body,
+            let io = PhaseIo {
+                inner: tcp,
                 phase,
-                t,
-                Vec::new(),
-            )
-            .await;
+                // The socket is closed right after the exchange, which sends the FIN anyway.
+                shutdown: false,
+            };
+            return exchange(io, req, policy, t, Vec::new()).await;
         }
 
         let verifier = self
@@ -481,7 +489,13 @@ impl HttpProber {
             tls::expiry_check(check.days_left, spec.cert_warn_days, spec.cert_crit_days)
                 .into_iter()
                 .collect();
-        exchange(stream, req, spec.max_body_bytes, need_body, phase, t, notes).await
+        let io = PhaseIo {
+            inner: stream,
+            phase,
+            // TLS says goodbye with close_notify, so that servers do not log a truncation.
+            shutdown: true,
+        };
+        exchange(io, req, policy, t, notes).await
     }
 }
 
@@ -499,20 +513,39 @@ struct Hop {
     notes: Vec<(Status, String)>,
 }
 
-/// Sends `req` on `io` and reads the response, its body capped at `max_body`.
-async fn exchange<S>(
-    io: S,
-    req: Request<Full<Bytes>>,
+/// How responses are read and which redirects are followed.
+struct Policy<'a> {
     max_body: u64,
-    need_body: bool,
-    phase: &AtomicU8,
+    /// Whether some check reads the body.
+    keep_body: bool,
+    max_redirects: u32,
+    expect_status: &'a [u16],
+}
+
+impl Policy<'_> {
+    /// Whether a response with `status` (and a `Location`) is a redirect to follow: an
+    /// expected status is final, and so is every 3xx when redirects are off.
+    fn follows(&self, status: StatusCode) -> bool {
+        let code = status.as_u16();
+        self.max_redirects > 0
+            && matches!(code, 301 | 302 | 303 | 307 | 308)
+            && !self.expect_status.contains(&code)
+    }
+}
+
+/// Sends `req` on `io` and reads the response, its body capped at `policy.max_body`.
+async fn exchange<S>(
+    io: PhaseIo<'_, S>,
+    req: Request<Full<Bytes>>,
+    policy: &Policy<'_>,
     t: &mut Timings,
     notes: Vec<(Status, String)>,
 ) -> Result<Hop, Failure>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let io = TokioIo::new(PhaseIo { inner: io, phase });
+    let phase = io.phase;
+    let io = TokioIo::new(io);
     let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(io)
         .await
         .map_err(|e| Failure::crit(format!("HTTP handshake failed: {e}")))?;
@@ -527,15 +560,20 @@ where
         phase.store(PHASE_BODY, Ordering::Relaxed);
         let (parts, incoming) = resp.into_parts();
         t.status_code = Some(parts.status.as_u16());
-        let is_redirect = parts.status.is_redirection();
-        let body = read_body(
-            incoming,
-            &parts.headers,
-            max_body,
-            need_body && !is_redirect,
-            t,
-        )
-        .await?;
+        // The body of a redirect that is followed is not read at all: the connection closes.
+        let passing = policy.follows(parts.status) && parts.headers.contains_key(header::LOCATION);
+        let body = if passing {
+            Vec::new()
+        } else {
+            read_body(
+                incoming,
+                &parts.headers,
+                policy.max_body,
+                policy.keep_body,
+                t,
+            )
+            .await?
+        };
         let mut headers = parts.headers;
         Ok(Hop {
             status: parts.status,
@@ -699,6 +737,8 @@ fn json_checks(conditions: &[String], body: &[u8], fails: &mut Vec<(Status, Stri
 struct PhaseIo<'a, S> {
     inner: S,
     phase: &'a AtomicU8,
+    /// Whether hyper's shutdown at the end of a `Connection: close` exchange is passed on.
+    shutdown: bool,
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for PhaseIo<'_, S> {
@@ -748,7 +788,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for PhaseIo<'_, S> {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        let this = self.get_mut();
+        if this.shutdown {
+            Pin::new(&mut this.inner).poll_shutdown(cx)
+        } else {
+            Poll::Ready(Ok(()))
+        }
     }
 }
 

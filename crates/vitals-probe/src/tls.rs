@@ -285,7 +285,17 @@ pub(crate) fn describe_cert_error(e: &TlsError, name: &ServerName<'_>) -> String
             CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
                 "certificate not valid for server authentication".to_string()
             }
-            other => format!("certificate invalid: {other:?}"),
+            CertificateError::Other(inner) => {
+                // webpki's errors arrive type-erased; this common one (a self-signed
+                // `openssl req -x509` certificate, which is marked as a CA) gets plain words.
+                let text = inner.to_string();
+                if text == "CaUsedAsEndEntity" {
+                    "certificate is a CA certificate, not a server certificate".to_string()
+                } else {
+                    format!("certificate invalid: {text}")
+                }
+            }
+            other => format!("certificate invalid: {other}"),
         },
         other => format!("certificate invalid: {other}"),
     }

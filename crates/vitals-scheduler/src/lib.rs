@@ -11,12 +11,15 @@
 //! - [`metrics`]: counters and the schedule-lateness histogram.
 
 pub mod metrics;
+pub mod model;
 pub mod pipeline;
 pub mod scheduler;
 pub mod state;
+pub mod watch;
 
 pub use metrics::Metrics;
-pub use pipeline::Pipeline;
+pub use model::{Model, ModelHandle};
+pub use pipeline::{HealthOp, HealthOpError, Pipeline, PushReport, Pushed};
 pub use scheduler::{ScheduledCheck, Scheduler};
 pub use state::LiveState;
 

@@ -1,75 +1,154 @@
-//! Observation intake: store first, then live state.
+//! Observation intake: health, then store, then live state — in one order, for every source.
 //!
-//! Probe results arrive through a bounded channel ([`Pipeline::sink`]) and are written in
-//! batches by one task; pushed results call [`Pipeline::ingest`] and are answered only after
-//! their batch is committed. Both paths end in [`Pipeline::commit`], so there is one order of
-//! effects for every observation: committed, then visible.
+//! One worker task owns the write path. Probe results, pushed batches (answered only after
+//! commit) and health deletions queue on one bounded channel; the worker drains what has queued,
+//! computes health changes *serially* (so concurrent posts for one asset never lose an update),
+//! commits observations, health changes, new assets and idempotency keys as one store batch,
+//! and only then applies the result to the live state and answers the callers. Many concurrent
+//! requests thus cost one commit, and nothing is visible before it is durable.
 
+use crate::model::{ModelHandle, DEFAULT_GROUP};
 use crate::{LiveState, Metrics};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-use vitals_core::Observation;
-use vitals_store::{Store, StoreError};
+use vitals_core::health::AssetHealth;
+use vitals_core::{Observation, Timestamp};
+use vitals_store::{AssetRecord, CommitBatch, HealthUpdate, Store, StoreError};
 
-/// Capacity of the probe-result channel; a full channel slows probes down (backpressure)
-/// rather than growing memory.
+/// Capacity of the intake channel; a full channel makes senders wait (backpressure).
 const QUEUE: usize = 16_384;
-/// Most observations committed in one store call from the probe path.
-const BATCH: usize = 4_096;
+/// Most messages drained into one commit.
+const DRAIN: usize = 4_096;
+
+/// A pushed result: the observation and its optional idempotency key.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    pub obs: Observation,
+    pub id: Option<String>,
+}
+
+/// What became of a pushed batch.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PushReport {
+    pub accepted: usize,
+    /// Indices (in the batch) of results whose id was seen before; accepted once, not again.
+    pub duplicates: Vec<usize>,
+}
+
+/// A change to health made through the API.
+#[derive(Debug, Clone)]
+pub enum HealthOp {
+    DeleteAsset {
+        asset: String,
+    },
+    DeleteGroup {
+        asset: String,
+        group: String,
+    },
+    DeleteTest {
+        asset: String,
+        group: String,
+        test: String,
+    },
+}
+
+/// Why a health operation was refused (nothing was changed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HealthOpError {
+    #[error("{0}")]
+    NotFound(String),
+}
+
+enum Msg {
+    Obs(Observation),
+    Push(Vec<Pushed>, oneshot::Sender<Result<PushReport, StoreError>>),
+    Health(
+        HealthOp,
+        oneshot::Sender<Result<Result<(), HealthOpError>, StoreError>>,
+    ),
+    Flush(oneshot::Sender<()>),
+}
 
 #[derive(Clone)]
 pub struct Pipeline {
     store: Arc<dyn Store>,
     state: Arc<LiveState>,
     metrics: Arc<Metrics>,
+    model: Arc<ModelHandle>,
     tx: mpsc::Sender<Msg>,
 }
 
-enum Msg {
-    Obs(Observation),
-    /// Answered once everything queued before it is committed.
-    Flush(oneshot::Sender<()>),
-}
-
 impl Pipeline {
-    /// Starts the batching task for probe results. It ends when every sender is dropped, after
-    /// committing what was queued.
+    /// Starts the worker. It ends when every `Pipeline` clone is dropped, after committing what
+    /// was queued.
     pub fn start(
         store: Arc<dyn Store>,
         state: Arc<LiveState>,
         metrics: Arc<Metrics>,
+        model: Arc<ModelHandle>,
     ) -> (Pipeline, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let p = Pipeline {
-            store,
-            state,
-            metrics,
-            tx,
+        let worker = Worker {
+            store: store.clone(),
+            state: state.clone(),
+            metrics: metrics.clone(),
+            model: model.clone(),
         };
-        let worker = p.clone_without_sender();
-        let handle = tokio::spawn(async move { worker.run(rx).await });
-        (p, handle)
+        let handle = tokio::spawn(worker.run(rx));
+        (
+            Pipeline {
+                store,
+                state,
+                metrics,
+                model,
+                tx,
+            },
+            handle,
+        )
     }
 
-    /// A handle that cannot keep the channel open (used by the worker itself).
-    fn clone_without_sender(&self) -> Worker {
-        Worker {
-            store: self.store.clone(),
-            state: self.state.clone(),
-            metrics: self.metrics.clone(),
-        }
-    }
-
-    /// Queues a probe observation; waits only when the queue is full (backpressure).
+    /// Queues a probe observation; waits only when the queue is full.
     pub async fn submit(&self, obs: Observation) {
         if self.tx.send(Msg::Obs(obs)).await.is_err() {
             tracing::error!("pipeline stopped; observation dropped");
         }
     }
 
-    /// Returns once everything submitted before the call is committed.
+    /// Commits pushed results; returns after they are durable.
+    pub async fn push(&self, items: Vec<Pushed>) -> Result<PushReport, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Push(items, tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Commits pushed observations without idempotency keys (convenience for tests and tools).
+    pub async fn ingest(&self, obs: Vec<Observation>) -> Result<(), StoreError> {
+        self.push(
+            obs.into_iter()
+                .map(|obs| Pushed { obs, id: None })
+                .collect(),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Applies a health deletion; returns after it is durable.
+    pub async fn health_op(&self, op: HealthOp) -> Result<Result<(), HealthOpError>, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Health(op, tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Returns once everything queued before the call is committed.
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
         if self.tx.send(Msg::Flush(tx)).await.is_ok() {
@@ -77,14 +156,9 @@ impl Pipeline {
         }
     }
 
-    /// Observations waiting to be committed.
+    /// Messages waiting for the worker.
     pub fn queued(&self) -> usize {
         QUEUE - self.tx.capacity()
-    }
-
-    /// Commits a batch and applies it to the live state; returns after the commit.
-    pub async fn ingest(&self, batch: Vec<Observation>) -> Result<(), StoreError> {
-        commit(&*self.store, &self.state, &self.metrics, batch).await
     }
 
     pub fn state(&self) -> &Arc<LiveState> {
@@ -98,95 +172,274 @@ impl Pipeline {
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }
+
+    pub fn model(&self) -> &Arc<ModelHandle> {
+        &self.model
+    }
 }
 
 struct Worker {
     store: Arc<dyn Store>,
     state: Arc<LiveState>,
     metrics: Arc<Metrics>,
+    model: Arc<ModelHandle>,
+}
+
+/// Everything one drain turns into.
+#[derive(Default)]
+struct Round {
+    batch: CommitBatch,
+    /// Health of touched assets, computed on copies; written to the state after the commit.
+    scratch: HashMap<String, AssetHealth>,
+    /// Newest observation time per (asset, check) seen in this round, to keep order.
+    latest: HashMap<(String, String), Timestamp>,
+    push_replies: Vec<(oneshot::Sender<Result<PushReport, StoreError>>, PushReport)>,
+    health_replies: Vec<oneshot::Sender<Result<Result<(), HealthOpError>, StoreError>>>,
+    flushes: Vec<oneshot::Sender<()>>,
+    new_assets: HashSet<String>,
+    probe_obs: usize,
 }
 
 impl Worker {
     async fn run(self, mut rx: mpsc::Receiver<Msg>) {
-        let mut msgs = Vec::with_capacity(BATCH);
-        let mut batch = Vec::with_capacity(BATCH);
-        let mut flushes = Vec::new();
+        let mut msgs = Vec::with_capacity(DRAIN);
         loop {
             msgs.clear();
-            if rx.recv_many(&mut msgs, BATCH).await == 0 {
-                break; // every sender dropped and the queue is drained
+            if rx.recv_many(&mut msgs, DRAIN).await == 0 {
+                break;
             }
-            batch.clear();
-            for m in msgs.drain(..) {
-                match m {
-                    Msg::Obs(o) => batch.push(o),
-                    Msg::Flush(f) => flushes.push(f),
-                }
-            }
-            self.commit_with_retry(&batch).await;
-            for f in flushes.drain(..) {
-                let _ = f.send(());
-            }
+            let round = self.prepare(&mut msgs).await;
+            self.finish(round).await;
         }
     }
 
-    async fn commit_with_retry(&self, batch: &[Observation]) {
-        if batch.is_empty() {
-            return;
+    fn health_of<'a>(
+        &self,
+        scratch: &'a mut HashMap<String, AssetHealth>,
+        asset: &str,
+    ) -> &'a mut AssetHealth {
+        scratch
+            .entry(asset.to_string())
+            .or_insert_with(|| self.state.health(asset).unwrap_or_default())
+    }
+
+    /// Adds one observation and its health changes to the round.
+    fn add_observation(&self, round: &mut Round, obs: Observation) {
+        let model = self.model.get();
+        if !self.state.contains(&obs.asset) && round.new_assets.insert(obs.asset.clone()) {
+            round.batch.assets.push(AssetRecord::named(&obs.asset));
         }
-        {
-            let mut attempt = 0u32;
-            loop {
-                match commit(&*self.store, &self.state, &self.metrics, batch.to_vec()).await {
-                    Ok(()) => break,
-                    Err(StoreError::Closed) => {
-                        tracing::error!(
-                            lost = batch.len(),
-                            "store closed; observations not stored"
-                        );
-                        return;
-                    }
-                    Err(e) => {
-                        attempt += 1;
-                        if attempt >= 5 {
-                            tracing::error!(error = %e, lost = batch.len(), "giving up storing probe observations");
-                            // Still show them: the live picture should not lie about targets.
-                            self.state.apply(batch);
-                            break;
+        let key = (obs.asset.clone(), obs.check.clone());
+        let current = round
+            .latest
+            .get(&key)
+            .copied()
+            .or_else(|| self.state.latest_time(&obs.asset, &obs.check));
+        // A result older than what we have is history, not news: stored, but it does not move
+        // state or severity.
+        if current.is_none_or(|t| obs.time >= t) {
+            round.latest.insert(key, obs.time);
+            let groups = {
+                let asset_groups = self.state.groups(&obs.asset).unwrap_or_default();
+                model.groups_for(&obs.check, &asset_groups)
+            };
+            let groups = if groups.is_empty() {
+                vec![DEFAULT_GROUP.to_string()]
+            } else {
+                groups
+            };
+            let h = self.health_of(&mut round.scratch, &obs.asset);
+            for change in h.record(&groups, &obs.check, obs.score, obs.time) {
+                round.batch.health.push(HealthUpdate {
+                    asset: obs.asset.clone(),
+                    change,
+                });
+            }
+        }
+        round.batch.observations.push(obs);
+    }
+
+    async fn prepare(&self, msgs: &mut Vec<Msg>) -> Round {
+        let mut round = Round::default();
+        // Idempotency keys: one look-up for the whole drain, plus duplicates within it.
+        let ids: Vec<String> = msgs
+            .iter()
+            .filter_map(|m| match m {
+                Msg::Push(items, _) => Some(items.iter().filter_map(|p| p.id.clone())),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let mut seen: HashSet<String> = if ids.is_empty() {
+            HashSet::new()
+        } else {
+            match self.store.seen_result_ids(&ids).await {
+                Ok(s) => s,
+                Err(e) => {
+                    // Without the look-up we cannot promise "once": refuse the pushes.
+                    for m in msgs.drain(..) {
+                        match m {
+                            Msg::Push(_, reply) => {
+                                let _ = reply.send(Err(StoreError::Backend(e.to_string())));
+                            }
+                            Msg::Health(_, reply) => {
+                                let _ = reply.send(Err(StoreError::Backend(e.to_string())));
+                            }
+                            Msg::Obs(o) => self.add_observation(&mut round, o),
+                            Msg::Flush(f) => round.flushes.push(f),
                         }
-                        tracing::warn!(error = %e, attempt, "store write failed; retrying");
+                    }
+                    return round;
+                }
+            }
+        };
+        for m in msgs.drain(..) {
+            match m {
+                Msg::Obs(o) => {
+                    round.probe_obs += 1;
+                    self.add_observation(&mut round, o);
+                }
+                Msg::Push(items, reply) => {
+                    let mut report = PushReport::default();
+                    for (i, p) in items.into_iter().enumerate() {
+                        if let Some(id) = &p.id {
+                            if !seen.insert(id.clone()) {
+                                report.duplicates.push(i);
+                                continue;
+                            }
+                            round.batch.result_ids.push(id.clone());
+                        }
+                        report.accepted += 1;
+                        self.add_observation(&mut round, p.obs);
+                    }
+                    round.push_replies.push((reply, report));
+                }
+                Msg::Health(op, reply) => {
+                    let now = crate::now();
+                    let (asset, result) = match &op {
+                        HealthOp::DeleteAsset { asset } => {
+                            if !self.state.contains(asset) {
+                                (asset.clone(), Err(format!("uid {asset} has no health")))
+                            } else {
+                                let h = self.health_of(&mut round.scratch, asset);
+                                (asset.clone(), Ok(h.delete_all()))
+                            }
+                        }
+                        HealthOp::DeleteGroup { asset, group } => {
+                            let h = self.health_of(&mut round.scratch, asset);
+                            (asset.clone(), h.delete_group(group))
+                        }
+                        HealthOp::DeleteTest { asset, group, test } => {
+                            let h = self.health_of(&mut round.scratch, asset);
+                            (asset.clone(), h.delete_test(group, test, now))
+                        }
+                    };
+                    match result {
+                        Ok(changes) => {
+                            round.batch.health.extend(changes.into_iter().map(|change| {
+                                HealthUpdate {
+                                    asset: asset.clone(),
+                                    change,
+                                }
+                            }));
+                            round.health_replies.push(reply);
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Ok(Err(HealthOpError::NotFound(e))));
+                        }
+                    }
+                }
+                Msg::Flush(f) => round.flushes.push(f),
+            }
+        }
+        round
+    }
+
+    async fn finish(&self, round: Round) {
+        let Round {
+            batch,
+            scratch,
+            push_replies,
+            health_replies,
+            flushes,
+            probe_obs,
+            ..
+        } = round;
+        let n = batch.observations.len() as u64;
+        let has_work =
+            !batch.observations.is_empty() || !batch.health.is_empty() || !batch.assets.is_empty();
+        let result = if has_work {
+            self.commit_with_retry(&batch, probe_obs > 0).await
+        } else {
+            Ok(())
+        };
+        match result {
+            Ok(()) => {
+                self.metrics
+                    .observations_stored
+                    .fetch_add(n, Ordering::Relaxed);
+                self.state.ensure_assets(&batch.assets);
+                self.state.apply(&batch.observations);
+                self.state.set_health(scratch);
+                for (reply, report) in push_replies {
+                    let _ = reply.send(Ok(report));
+                }
+                for reply in health_replies {
+                    let _ = reply.send(Ok(Ok(())));
+                }
+            }
+            Err(e) => {
+                // Callers that asked for durability learn it failed; probe results are still
+                // shown, as the live picture should not lie about targets.
+                let msg = e.to_string();
+                for (reply, _) in push_replies {
+                    let _ = reply.send(Err(StoreError::Backend(msg.clone())));
+                }
+                for reply in health_replies {
+                    let _ = reply.send(Err(StoreError::Backend(msg.clone())));
+                }
+                if probe_obs > 0 {
+                    self.state.apply(&batch.observations);
+                }
+            }
+        }
+        for f in flushes {
+            let _ = f.send(());
+        }
+    }
+
+    /// Probe-only rounds retry a few times (nobody waits on them); rounds with waiting callers
+    /// fail fast so the caller can retry.
+    async fn commit_with_retry(
+        &self,
+        batch: &CommitBatch,
+        has_probe_results: bool,
+    ) -> Result<(), StoreError> {
+        let attempts = if has_probe_results { 4 } else { 1 };
+        let mut last = StoreError::Closed;
+        for attempt in 0..attempts {
+            match self.store.commit(batch.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::Closed) => {
+                    tracing::error!(
+                        lost = batch.observations.len(),
+                        "store closed; observations not stored"
+                    );
+                    return Err(StoreError::Closed);
+                }
+                Err(e) => {
+                    self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
+                    self.metrics
+                        .last_store_error_ms
+                        .store(crate::now().0, Ordering::Relaxed);
+                    tracing::warn!(error = %e, attempt, "store write failed");
+                    last = e;
+                    if attempt + 1 < attempts {
                         tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
                     }
                 }
             }
         }
-    }
-}
-
-async fn commit(
-    store: &dyn Store,
-    state: &LiveState,
-    metrics: &Metrics,
-    batch: Vec<Observation>,
-) -> Result<(), StoreError> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    let n = batch.len() as u64;
-    // The store consumes the batch; keep a copy for the live state only of what it needs.
-    let for_state = batch.clone();
-    match store.append(batch).await {
-        Ok(()) => {
-            metrics.observations_stored.fetch_add(n, Ordering::Relaxed);
-            state.apply(&for_state);
-            Ok(())
-        }
-        Err(e) => {
-            metrics.store_errors.fetch_add(1, Ordering::Relaxed);
-            metrics
-                .last_store_error_ms
-                .store(crate::now().0, Ordering::Relaxed);
-            Err(e)
-        }
+        Err(last)
     }
 }

@@ -27,14 +27,18 @@ use vitals_probe::Prober;
 pub struct ScheduledCheck {
     pub config: CheckConfig,
     pub schedule: Schedule,
+    pub probe: vitals_core::spec::ProbeSpec,
 }
 
 impl ScheduledCheck {
-    pub fn from_config(config: &CheckConfig) -> Result<Self, ScheduleError> {
-        Ok(ScheduledCheck {
-            schedule: config.build_schedule()?,
+    /// `None` for checks that are not polled (push, heartbeat).
+    pub fn from_config(config: &CheckConfig) -> Option<Result<Self, ScheduleError>> {
+        let probe = config.kind.probe()?.clone();
+        Some(config.build_schedule().map(|schedule| ScheduledCheck {
+            schedule,
+            probe,
             config: config.clone(),
-        })
+        }))
     }
 
     fn key(&self) -> (String, String) {
@@ -260,9 +264,9 @@ impl Loop {
                 let start = vitals_core::Timestamp(start_us / 1000);
                 metrics.in_flight.fetch_add(1, Ordering::Relaxed);
                 let c = &check.config;
-                let outcome = prober.run(&c.probe, c.timeout).await;
+                let outcome = prober.run(&check.probe, c.timeout).await;
                 metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
-                metrics.record_probe(&c.probe, outcome.status);
+                metrics.record_probe(&check.probe, outcome.status);
                 let obs = outcome.into_observation(&c.asset, &c.name, start);
                 pipeline.submit(obs).await;
                 running.store(false, Ordering::Release);

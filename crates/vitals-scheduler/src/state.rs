@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use vitals_core::health::AssetHealth;
 use vitals_core::{Observation, Status};
 use vitals_store::AssetRecord;
 
@@ -21,6 +22,18 @@ pub struct CheckState {
 pub struct AssetState {
     pub record: AssetRecord,
     pub checks: BTreeMap<String, CheckState>,
+    /// Scores per group and test, severity per group, recent score history.
+    pub health: AssetHealth,
+}
+
+impl AssetState {
+    pub fn new(record: AssetRecord) -> Self {
+        AssetState {
+            record,
+            checks: BTreeMap::new(),
+            health: AssetHealth::default(),
+        }
+    }
 }
 
 impl AssetState {
@@ -57,10 +70,7 @@ impl LiveState {
         for a in assets {
             map.entry(a.id.clone())
                 .and_modify(|s| s.record = a.clone())
-                .or_insert_with(|| AssetState {
-                    record: a.clone(),
-                    checks: BTreeMap::new(),
-                });
+                .or_insert_with(|| AssetState::new(a.clone()));
         }
         for s in map.values_mut() {
             for c in s.checks.values_mut() {
@@ -68,14 +78,9 @@ impl LiveState {
             }
         }
         for (asset, name, kind) in checks {
-            let entry = map.entry(asset.clone()).or_insert_with(|| AssetState {
-                record: AssetRecord {
-                    id: asset.clone(),
-                    name: asset.clone(),
-                    ..AssetRecord::default()
-                },
-                checks: BTreeMap::new(),
-            });
+            let entry = map
+                .entry(asset.clone())
+                .or_insert_with(|| AssetState::new(AssetRecord::named(asset)));
             let c = entry
                 .checks
                 .entry(name.clone())
@@ -93,14 +98,9 @@ impl LiveState {
     pub fn apply(&self, observations: &[Observation]) {
         let mut map = self.write();
         for o in observations {
-            let asset = map.entry(o.asset.clone()).or_insert_with(|| AssetState {
-                record: AssetRecord {
-                    id: o.asset.clone(),
-                    name: o.asset.clone(),
-                    ..AssetRecord::default()
-                },
-                checks: BTreeMap::new(),
-            });
+            let asset = map
+                .entry(o.asset.clone())
+                .or_insert_with(|| AssetState::new(AssetRecord::named(&o.asset)));
             let check = asset
                 .checks
                 .entry(o.check.clone())
@@ -113,6 +113,48 @@ impl LiveState {
                 check.latest = Some(o.clone());
             }
         }
+    }
+
+    /// Replaces the health of these assets (after the store committed the changes).
+    pub fn set_health(&self, healths: impl IntoIterator<Item = (String, AssetHealth)>) {
+        let mut map = self.write();
+        for (id, h) in healths {
+            map.entry(id.clone())
+                .or_insert_with(|| AssetState::new(AssetRecord::named(&id)))
+                .health = h;
+        }
+    }
+
+    /// Adds assets that are not known yet (pushed results for new assets).
+    pub fn ensure_assets(&self, records: &[AssetRecord]) {
+        let mut map = self.write();
+        for r in records {
+            map.entry(r.id.clone())
+                .or_insert_with(|| AssetState::new(r.clone()));
+        }
+    }
+
+    /// Time of the latest observation of one check.
+    pub fn latest_time(&self, asset: &str, check: &str) -> Option<vitals_core::Timestamp> {
+        self.read()
+            .get(asset)?
+            .checks
+            .get(check)?
+            .latest
+            .as_ref()
+            .map(|l| l.time)
+    }
+
+    pub fn groups(&self, asset: &str) -> Option<Vec<String>> {
+        self.read().get(asset).map(|a| a.record.groups.clone())
+    }
+
+    pub fn health(&self, asset: &str) -> Option<AssetHealth> {
+        self.read().get(asset).map(|a| a.health.clone())
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.read().contains_key(id)
     }
 
     pub fn asset(&self, id: &str) -> Option<AssetState> {

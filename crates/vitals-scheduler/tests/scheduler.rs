@@ -43,8 +43,9 @@ fn check(asset: &str, name: &str, every: u64, timeout: u64, probe: ProbeSpec) ->
         timeout: Duration::from_secs(timeout),
         enabled: true,
         description: None,
-        probe,
+        kind: vitals_core::spec::CheckKind::Probe(probe),
     })
+    .unwrap()
     .unwrap()
 }
 
@@ -61,7 +62,12 @@ fn rig() -> Rig {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("v.db")).unwrap());
     let state = Arc::new(LiveState::new());
     let metrics = Arc::new(Metrics::default());
-    let (pipeline, _) = Pipeline::start(store.clone(), state.clone(), metrics.clone());
+    let (pipeline, _) = Pipeline::start(
+        store.clone(),
+        state.clone(),
+        metrics.clone(),
+        Arc::new(vitals_scheduler::ModelHandle::default()),
+    );
     Rig {
         _dir: dir,
         store,

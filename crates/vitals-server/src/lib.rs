@@ -11,13 +11,17 @@
 //! go to the store only for history.
 
 mod api;
+mod compat;
 mod error;
+mod ingest;
 mod metrics;
 mod monitor;
 
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
+use vitals_scheduler::watch::HeartbeatRegistry;
 use vitals_scheduler::{LiveState, Metrics, Pipeline};
 use vitals_store::Store;
 
@@ -37,6 +41,7 @@ pub struct BuildInfo {
 #[derive(Clone)]
 pub struct AppState {
     pub pipeline: Pipeline,
+    pub heartbeats: Arc<HeartbeatRegistry>,
     pub build: Arc<BuildInfo>,
     pub started: vitals_core::Timestamp,
 }
@@ -53,9 +58,68 @@ impl AppState {
     }
 }
 
+/// Largest request body accepted by the result API (10,000 results fit easily).
+pub const MAX_RESULTS_BODY: usize = 16 * 1024 * 1024;
+
 /// The whole router; tests call it with `oneshot` without opening a socket.
 pub fn router(app: AppState) -> Router {
+    // django-health-monitor's paths end in '/'; both spellings are served.
+    let compat = Router::new()
+        .route("/health/", get(compat::health_list))
+        .route("/health", get(compat::health_list))
+        .route(
+            "/health/{uid}/",
+            get(compat::health_get).delete(compat::health_delete),
+        )
+        .route(
+            "/health/{uid}",
+            get(compat::health_get).delete(compat::health_delete),
+        )
+        .route(
+            "/health/{uid}/{group}/",
+            get(compat::health_get).delete(compat::health_delete),
+        )
+        .route(
+            "/health/{uid}/{group}",
+            get(compat::health_get).delete(compat::health_delete),
+        )
+        .route(
+            "/health/{uid}/{group}/{test}/",
+            get(compat::health_get).delete(compat::health_delete),
+        )
+        .route(
+            "/health/{uid}/{group}/{test}",
+            get(compat::health_get).delete(compat::health_delete),
+        )
+        .route("/health_test/", get(compat::tests_list))
+        .route("/health_test", get(compat::tests_list))
+        .route("/health_test/{test}/", get(compat::test_history))
+        .route("/health_test/{test}", get(compat::test_history))
+        .route(
+            "/health_test/{test}/{uid}/",
+            get(compat::test_history).post(compat::test_post),
+        )
+        .route(
+            "/health_test/{test}/{uid}",
+            get(compat::test_history).post(compat::test_post),
+        )
+        .route("/health_alarm/", get(compat::alarm_groups))
+        .route("/health_alarm", get(compat::alarm_groups))
+        .route("/health_alarm/{group}/", get(compat::alarm_tests))
+        .route("/health_alarm/{group}", get(compat::alarm_tests))
+        .route("/health_alarm/{group}/{test}/", get(compat::alarm))
+        .route("/health_alarm/{group}/{test}", get(compat::alarm));
     Router::new()
+        .merge(compat)
+        .route(
+            "/api/v1/results",
+            post(ingest::post_results).layer(DefaultBodyLimit::max(MAX_RESULTS_BODY)),
+        )
+        .route("/ping/{slug}", get(ingest::ping).post(ingest::ping))
+        .route(
+            "/ping/{slug}/{event}",
+            get(ingest::ping_with).post(ingest::ping_with),
+        )
         .route("/monitor", get(monitor::monitor))
         .route("/version", get(monitor::version))
         .route("/metrics", get(metrics::metrics))

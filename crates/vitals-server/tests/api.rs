@@ -36,7 +36,12 @@ impl TestApp {
             vitals_scheduler::now().0,
             std::sync::atomic::Ordering::Relaxed,
         );
-        let (pipeline, _task) = Pipeline::start(store.clone(), state.clone(), metrics);
+        let (pipeline, _task) = Pipeline::start(
+            store.clone(),
+            state.clone(),
+            metrics,
+            Arc::new(vitals_scheduler::ModelHandle::default()),
+        );
         let assets = vec![
             AssetRecord {
                 id: "minlog2".into(),
@@ -67,6 +72,7 @@ impl TestApp {
         );
         let app = AppState {
             pipeline,
+            heartbeats: Default::default(),
             build: Arc::new(BUILD),
             started: Timestamp(0),
         };

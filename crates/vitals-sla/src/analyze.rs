@@ -299,7 +299,7 @@ fn open(path: &Path, bufs: &mut Vec<Buf>) -> anyhow::Result<Input> {
         // mapped, reading the lost pages faults — the trade-off every mmap-based log reader
         // (ripgrep included) makes for reading at memory speed; logs are appended, not truncated,
         // and a rotated file is renamed, which does not disturb the map.
-        let map = unsafe { memmap2::Mmap::map(&file) }
+        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }
             .with_context(|| format!("cannot map {}", path.display()))?;
         Buf::Map(map)
     } else {

@@ -38,6 +38,7 @@
 //! Nothing here panics on data read back: a bad row is [`StoreError::Corrupt`] naming it.
 
 mod codec;
+mod health;
 mod read;
 pub mod schema;
 mod writer;
@@ -50,7 +51,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use vitals_core::Observation;
-use vitals_store::{AssetRecord, ObservationQuery, Result, Store, StoreError};
+use std::collections::HashSet;
+use vitals_core::Timestamp;
+use vitals_store::{
+    AssetRecord, CommitBatch, HealthRow, ObservationQuery, Result, Store, StoreError,
+};
 
 use read::ReadPool;
 use writer::{Command, Writer};
@@ -204,6 +209,48 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn commit(&self, batch: CommitBatch) -> Result<()> {
+        if batch == CommitBatch::default() {
+            return self.check_open();
+        }
+        self.send(|r| Command::Commit(Box::new(batch), r)).await
+    }
+
+    async fn seen_result_ids(&self, ids: &[String]) -> Result<HashSet<String>> {
+        if ids.is_empty() {
+            self.check_open()?;
+            return Ok(HashSet::new());
+        }
+        let ids = ids.to_vec();
+        self.read(move |conn, _| health::seen_ids(conn, &ids)).await
+    }
+
+    async fn health_rows(&self) -> Result<Vec<HealthRow>> {
+        self.read(|conn, _| health::rows(conn)).await
+    }
+
+    async fn recent_scores(&self, asset: &str, check: &str, limit: usize) -> Result<Vec<i64>> {
+        let (asset, check) = (asset.to_string(), check.to_string());
+        self.read(move |conn, _| health::recent_scores(conn, &asset, &check, limit))
+            .await
+    }
+
+    async fn check_history(
+        &self,
+        check: &str,
+        assets: Option<&[String]>,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+        limit: usize,
+    ) -> Result<Vec<Observation>> {
+        let check = check.to_string();
+        let assets = assets.map(<[String]>::to_vec);
+        self.read(move |conn, pool| {
+            read::check_history(conn, pool, &check, assets.as_deref(), from, to, limit)
+        })
+        .await
+    }
+
     async fn upsert_assets(&self, assets: &[AssetRecord]) -> Result<()> {
         if assets.is_empty() {
             return self.check_open();

@@ -317,3 +317,47 @@ pub fn ping(conn: &Connection) -> Result<(), StoreError> {
         .map_err(backend)?;
     Ok(())
 }
+
+/// Observations of one check name across assets, newest first: one range scan per matching
+/// check id (`checks_by_name`), merged.
+pub fn check_history(
+    conn: &Connection,
+    pool: &ReadPool,
+    check: &str,
+    assets: Option<&[String]>,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+    limit: usize,
+) -> Result<Vec<Observation>, StoreError> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let from = from.map_or(i64::MIN, |t| t.0);
+    let to = to.map_or(i64::MAX, |t| t.0);
+    let lim = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut ids: Vec<i64> = Vec::new();
+    {
+        let mut stmt = conn
+            .prepare_cached("SELECT id, asset FROM checks WHERE name = ?1")
+            .map_err(backend)?;
+        let mut rows = stmt.query([check]).map_err(backend)?;
+        while let Some(row) = rows.next().map_err(backend)? {
+            let id: i64 = col(row, 0, "check id")?;
+            let asset: String = col(row, 1, "asset")?;
+            if assets.is_none_or(|list| list.iter().any(|a| *a == asset)) {
+                ids.push(id);
+            }
+        }
+    }
+    let sql = format!(
+        "{COLUMNS} FROM observations o JOIN checks c ON c.id = o.check_id {TEXT_JOINS} \
+         WHERE o.check_id = ?1 AND o.ts BETWEEN ?2 AND ?3 ORDER BY o.ts DESC LIMIT ?4"
+    );
+    let mut out = Vec::new();
+    for id in ids {
+        out.extend(collect(conn, pool, &sql, rusqlite::params![id, from, to, lim])?);
+    }
+    out.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| a.asset.cmp(&b.asset)));
+    out.truncate(limit);
+    Ok(out)
+}

@@ -11,6 +11,15 @@
 //! - `value_names`: interned names of numeric values (`ttfb_ms`, `status_code`, …).
 //! - `observations`: `WITHOUT ROWID`, keyed by `(check_id, ts)`, so a check's history is one
 //!   contiguous range of the b-tree and "newest first" is a backwards range scan.
+//! - `observations_recent`: **staging**. Appends go to this append-only rowid table, so a
+//!   commit writes only the last few pages instead of one page per check touched (inserting
+//!   500 observations of 500 checks straight into `observations` rewrote ~500 pages, 2 MB of
+//!   WAL, per commit). When it holds `SqliteOptions::merge_rows` rows, the writer moves them
+//!   into `observations` in one sorted bulk insert, touching each check's page once.
+//!
+//! **Every read of observations must read both tables** (in one read transaction, which the
+//! read pool opens for every read) — `read.rs` and `health.rs` do. A `(check_id, ts)` pair is
+//! unique across the two tables (the writer enforces it). Retention must delete from both.
 
 use rusqlite::Connection;
 use std::time::Duration;
@@ -51,6 +60,41 @@ pub const MIGRATIONS: &[&str] = &[
          vals        BLOB,              -- codec.rs; NULL: no values
          PRIMARY KEY (check_id, ts)
      ) WITHOUT ROWID;",
+    // 2: health state and severity per asset (django-health-monitor model), idempotency keys
+    //    of pushed results, and a by-name index of checks for cross-asset history.
+    "CREATE TABLE health_state (
+         asset   TEXT NOT NULL,
+         grp     TEXT NOT NULL,
+         test    TEXT NOT NULL,
+         score   INTEGER NOT NULL,
+         updated INTEGER NOT NULL,
+         PRIMARY KEY (asset, grp, test)
+     ) WITHOUT ROWID;
+     CREATE TABLE health_severity (
+         asset   TEXT NOT NULL,
+         grp     TEXT NOT NULL,
+         score   INTEGER NOT NULL,
+         updated INTEGER NOT NULL,
+         PRIMARY KEY (asset, grp)
+     ) WITHOUT ROWID;
+     CREATE TABLE result_ids (
+         id TEXT PRIMARY KEY,
+         ts INTEGER NOT NULL        -- when it was first committed (ms), for retention
+     ) WITHOUT ROWID;
+     CREATE INDEX checks_by_name ON checks (name, asset);",
+    // 3: staging for fresh observations (see the module docs). Same columns as `observations`;
+    //    `seq` is arrival order, so inserts always go to the last page.
+    "CREATE TABLE observations_recent (
+         seq         INTEGER PRIMARY KEY,
+         check_id    INTEGER NOT NULL,
+         ts          INTEGER NOT NULL,
+         status      INTEGER NOT NULL,
+         score       INTEGER,
+         duration_us INTEGER NOT NULL,
+         reason_id   INTEGER,
+         comp_id     INTEGER,
+         vals        BLOB
+     );",
 ];
 
 /// The schema version this build writes.

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use vitals_core::Observation;
-use vitals_store::{AssetRecord, StoreError};
+use vitals_store::{AssetRecord, CommitBatch, StoreError};
 
 use crate::{backend, codec};
 
@@ -27,6 +27,7 @@ pub type Reply = oneshot::Sender<Result<(), StoreError>>;
 
 pub enum Command {
     Append(Vec<Observation>, Reply),
+    Commit(Box<CommitBatch>, Reply),
     UpsertAssets(Vec<AssetRecord>, Reply),
     /// Takes the write lock and commits nothing: proves the writer can write.
     Ping(Reply),
@@ -38,6 +39,7 @@ pub enum Command {
 
 enum Work {
     Append(Vec<Observation>),
+    Commit(Box<CommitBatch>),
     Upsert(Vec<AssetRecord>),
     Ping,
 }
@@ -47,6 +49,7 @@ impl Work {
     fn weight(&self) -> usize {
         match self {
             Work::Append(o) => o.len().max(1),
+            Work::Commit(b) => (b.observations.len() + b.health.len() + b.assets.len()).max(1),
             Work::Upsert(a) => a.len().max(1),
             Work::Ping => 1,
         }
@@ -186,6 +189,7 @@ impl Writer {
             while let Some(cmd) = next.take() {
                 let (work, reply) = match cmd {
                     Command::Append(o, r) => (Work::Append(o), r),
+                    Command::Commit(b, r) => (Work::Commit(b), r),
                     Command::UpsertAssets(a, r) => (Work::Upsert(a), r),
                     Command::Ping(r) => (Work::Ping, r),
                     // Handled once this group is committed, in arrival order.
@@ -277,6 +281,12 @@ impl Writer {
     fn apply(&mut self, work: &Work) -> Result<(), StoreError> {
         match work {
             Work::Append(obs) => self.append(obs),
+            Work::Commit(b) => {
+                self.upsert(&b.assets)?;
+                self.append(&b.observations)?;
+                crate::health::apply(&self.conn, &b.health)?;
+                crate::health::remember_ids(&self.conn, &b.result_ids)
+            }
             Work::Upsert(assets) => self.upsert(assets),
             Work::Ping => Ok(()),
         }

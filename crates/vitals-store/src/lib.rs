@@ -15,7 +15,8 @@
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+pub use vitals_core::health::{HealthChange, Scored};
 use vitals_core::{Observation, Timestamp};
 
 #[cfg(feature = "conformance")]
@@ -53,6 +54,17 @@ pub struct AssetRecord {
     pub metadata: serde_json::Map<String, serde_json::Value>,
 }
 
+impl AssetRecord {
+    /// A bare asset known only by its id (created by a pushed result).
+    pub fn named(id: &str) -> AssetRecord {
+        AssetRecord {
+            id: id.to_string(),
+            name: id.to_string(),
+            ..AssetRecord::default()
+        }
+    }
+}
+
 /// Which observations to read. All bounds are inclusive; results are newest first.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ObservationQuery {
@@ -64,8 +76,60 @@ pub struct ObservationQuery {
     pub limit: usize,
 }
 
+/// One health change of one asset, committed with the observation that caused it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthUpdate {
+    pub asset: String,
+    pub change: HealthChange,
+}
+
+/// A persisted health row: `test` is `Some` for `state[group][test]`, `None` for
+/// `severity[group]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthRow {
+    pub asset: String,
+    pub group: String,
+    pub test: Option<String>,
+    pub value: Scored,
+}
+
+/// Everything one pipeline round writes, committed as one transaction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CommitBatch {
+    /// New assets (created by pushed results). Existing ids are replaced.
+    pub assets: Vec<AssetRecord>,
+    pub observations: Vec<Observation>,
+    /// Applied in order.
+    pub health: Vec<HealthUpdate>,
+    /// Idempotency keys of pushed results, remembered so a repeat is accepted once.
+    pub result_ids: Vec<String>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Commits a whole batch atomically: all of it, or (on error) none of it.
+    async fn commit(&self, batch: CommitBatch) -> Result<()>;
+
+    /// Which of these idempotency keys were committed before.
+    async fn seen_result_ids(&self, ids: &[String]) -> Result<HashSet<String>>;
+
+    /// Every persisted health row (for a warm start).
+    async fn health_rows(&self) -> Result<Vec<HealthRow>>;
+
+    /// The newest `limit` scores of one check of one asset, newest first.
+    async fn recent_scores(&self, asset: &str, check: &str, limit: usize) -> Result<Vec<i64>>;
+
+    /// Observations of one check across assets (all, or those listed), newest first, inclusive
+    /// time bounds, at most `limit`.
+    async fn check_history(
+        &self,
+        check: &str,
+        assets: Option<&[String]>,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+        limit: usize,
+    ) -> Result<Vec<Observation>>;
+
     /// Inserts or replaces these assets (matched by id). Assets not named are left alone.
     async fn upsert_assets(&self, assets: &[AssetRecord]) -> Result<()>;
 

@@ -146,7 +146,7 @@ fn validate(spec: &ProbeSpec, timeout: Duration) -> Result<(), String> {
         timeout,
         enabled: true,
         description: None,
-        probe: spec.clone(),
+        kind: vitals_core::spec::CheckKind::Probe(spec.clone()),
     };
     let errors = vitals_config::validate_check(&check, "probe");
     if errors.is_empty() {

@@ -8,8 +8,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use vitals_config::{AssetConfig, CheckConfig, Config, ScheduleSpec};
-use vitals_core::spec::{HealthFormat, HttpSpec, ProbeSpec};
-use vitals_scheduler::{LiveState, Metrics, Pipeline, ScheduledCheck, Scheduler};
+use vitals_core::spec::{CheckKind, HealthFormat, HttpSpec, ProbeSpec};
+use vitals_scheduler::watch::{self, HeartbeatRegistry};
+use vitals_scheduler::{
+    LiveState, Metrics, Model, ModelHandle, Pipeline, ScheduledCheck, Scheduler,
+};
 use vitals_store::{AssetRecord, Store};
 use vitals_store_sqlite::SqliteStore;
 
@@ -92,7 +95,7 @@ fn effective(cfg: &Config, bound: SocketAddr) -> (Vec<AssetRecord>, Vec<CheckCon
             timeout: Duration::from_secs(5),
             enabled: true,
             description: Some("this server's own /monitor?details".into()),
-            probe: ProbeSpec::Http(spec),
+            kind: CheckKind::Probe(ProbeSpec::Http(spec)),
         });
     }
     let records = assets
@@ -112,7 +115,9 @@ fn effective(cfg: &Config, bound: SocketAddr) -> (Vec<AssetRecord>, Vec<CheckCon
 fn scheduled(checks: &[CheckConfig]) -> Result<Vec<ScheduledCheck>> {
     checks
         .iter()
-        .map(|c| ScheduledCheck::from_config(c).with_context(|| format!("check {}", c.key())))
+        .filter_map(|c| {
+            ScheduledCheck::from_config(c).map(|r| r.with_context(|| format!("check {}", c.key())))
+        })
         .collect()
 }
 
@@ -123,7 +128,7 @@ fn check_kinds(checks: &[CheckConfig]) -> Vec<(String, String, String)> {
             (
                 c.asset.clone(),
                 c.name.clone(),
-                c.probe.type_name().to_string(),
+                c.kind.type_name().to_string(),
             )
         })
         .collect()
@@ -162,8 +167,20 @@ async fn serve(
     );
     state.sync_config(&assets, &check_kinds(&checks));
 
+    load_health(&*store, &state).await?;
+
     let metrics = Arc::new(Metrics::default());
-    let (pipeline, pipeline_task) = Pipeline::start(store.clone(), state.clone(), metrics.clone());
+    let model = Arc::new(ModelHandle::new(Model::from_config(&cfg)));
+    let (pipeline, pipeline_task) =
+        Pipeline::start(store.clone(), state.clone(), metrics.clone(), model.clone());
+    let heartbeats = Arc::new(HeartbeatRegistry::default());
+    heartbeats.sync(&checks, vitals_scheduler::now());
+    let watcher = watch::spawn(
+        state.clone(),
+        heartbeats.clone(),
+        model.clone(),
+        pipeline.clone(),
+    );
     let prober = Arc::new(vitals_probe::Prober::new());
     let scheduler = Scheduler::start(
         scheduled(&checks)?,
@@ -175,6 +192,7 @@ async fn serve(
 
     let app = vitals_server::AppState {
         pipeline: pipeline.clone(),
+        heartbeats: heartbeats.clone(),
         build: Arc::new(crate::BUILD),
         started: vitals_scheduler::now(),
     };
@@ -203,7 +221,13 @@ async fn serve(
             .await
     });
 
-    wait_for_signals(&source, &listen_override, bound, &state, &store, &scheduler).await;
+    let live = Live {
+        state: state.clone(),
+        store: store.clone(),
+        model,
+        heartbeats,
+    };
+    wait_for_signals(&source, &listen_override, bound, &live, &scheduler).await;
 
     tracing::info!("shutting down: finishing running probes and flushing observations");
     let _ = stop_tx.send(true);
@@ -213,6 +237,7 @@ async fn serve(
         _ => {}
     }
     scheduler.shutdown().await;
+    watcher.abort();
     pipeline.flush().await;
     drop(pipeline);
     pipeline_task.abort();
@@ -221,13 +246,48 @@ async fn serve(
     Ok(())
 }
 
+/// What a reload updates.
+struct Live {
+    state: Arc<LiveState>,
+    store: Arc<dyn Store>,
+    model: Arc<ModelHandle>,
+    heartbeats: Arc<HeartbeatRegistry>,
+}
+
+/// Warm start of health: persisted state and severity, and each test's recent scores.
+async fn load_health(store: &dyn Store, state: &LiveState) -> Result<()> {
+    let rows = store.health_rows().await.context("reading health")?;
+    let mut by_asset: std::collections::BTreeMap<String, vitals_core::health::AssetHealth> =
+        Default::default();
+    for r in &rows {
+        let h = by_asset.entry(r.asset.clone()).or_default();
+        match &r.test {
+            Some(t) => h.load_state(&r.group, t, r.value),
+            None => h.load_severity(&r.group, r.value),
+        }
+    }
+    for (asset, h) in by_asset.iter_mut() {
+        let tests: std::collections::BTreeSet<String> =
+            h.state.values().flat_map(|t| t.keys().cloned()).collect();
+        for t in tests {
+            let keep = vitals_core::health::HISTORY_KEEP;
+            let scores = store
+                .recent_scores(asset, &t, keep)
+                .await
+                .context("reading score history")?;
+            h.load_history(&t, &scores, scores.len() < keep);
+        }
+    }
+    state.set_health(by_asset);
+    Ok(())
+}
+
 #[cfg(unix)]
 async fn wait_for_signals(
     source: &Source,
     listen_override: &Option<String>,
     bound: SocketAddr,
-    state: &LiveState,
-    store: &Arc<dyn Store>,
+    live: &Live,
     scheduler: &Scheduler,
 ) {
     use tokio::signal::unix::{signal, SignalKind};
@@ -244,20 +304,13 @@ async fn wait_for_signals(
         tokio::select! {
             _ = term.recv() => return,
             _ = int.recv() => return,
-            _ = hup.recv() => reload(source, listen_override, bound, state, store, scheduler).await,
+            _ = hup.recv() => reload(source, listen_override, bound, live, scheduler).await,
         }
     }
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signals(
-    _: &Source,
-    _: &Option<String>,
-    _: SocketAddr,
-    _: &LiveState,
-    _: &Arc<dyn Store>,
-    _: &Scheduler,
-) {
+async fn wait_for_signals(_: &Source, _: &Option<String>, _: SocketAddr, _: &Live, _: &Scheduler) {
     let _ = tokio::signal::ctrl_c().await;
 }
 
@@ -266,8 +319,7 @@ async fn reload(
     source: &Source,
     listen_override: &Option<String>,
     bound: SocketAddr,
-    state: &LiveState,
-    store: &Arc<dyn Store>,
+    live: &Live,
     scheduler: &Scheduler,
 ) {
     let mut cfg = match source.load() {
@@ -291,11 +343,13 @@ async fn reload(
             return;
         }
     };
-    if let Err(e) = store.upsert_assets(&assets).await {
+    if let Err(e) = live.store.upsert_assets(&assets).await {
         tracing::error!(error = %e, "reload refused: cannot store assets");
         return;
     }
-    state.sync_config(&assets, &check_kinds(&checks));
+    live.state.sync_config(&assets, &check_kinds(&checks));
+    live.model.set(Model::from_config(&cfg));
+    live.heartbeats.sync(&checks, vitals_scheduler::now());
     scheduler.reload(sched).await;
     tracing::info!(
         assets = assets.len(),

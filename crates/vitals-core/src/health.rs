@@ -1,0 +1,578 @@
+//! Health scoring: score rules, per-asset health state, and population alarms.
+//!
+//! The model follows `shared/spec/health-scoring.md` (django-health-monitor's semantics):
+//! - a *test* belongs to *groups*; posting a result gives the test a *score*;
+//! - `state[group][test] = {score, updated}` — the latest score per group of the test;
+//! - `severity[group] = {score, updated}` — the maximum of the group's non-zero scores, at
+//!   least 1;
+//! - `updated` moves only when the value changes ("last change", not "last report");
+//! - `history[test]` — recent scores, newest first.
+//!
+//! Everything here is pure: times are passed in, and the caller persists what changed.
+
+use crate::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+
+/// How many recent scores per test are kept in memory for population alarms. Windows larger
+/// than this are answered from storage.
+pub const HISTORY_KEEP: usize = 128;
+
+/// The typed field a score rule reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldKind {
+    Int,
+    Float,
+    Bool,
+}
+
+/// One case of a score rule: a condition and the score it gives. No condition = default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreCase {
+    #[serde(default)]
+    pub above: Option<f64>,
+    #[serde(default)]
+    pub below: Option<f64>,
+    #[serde(default)]
+    pub at_least: Option<f64>,
+    #[serde(default)]
+    pub at_most: Option<f64>,
+    /// A number, or for `bool` fields `true` / `false`.
+    #[serde(default)]
+    pub equals: Option<toml_like::Scalar>,
+    pub score: i64,
+}
+
+/// Scalars as they come out of TOML (numbers or booleans), without depending on a TOML crate.
+pub mod toml_like {
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(untagged)]
+    pub enum Scalar {
+        Bool(bool),
+        Int(i64),
+        Float(f64),
+    }
+
+    impl Scalar {
+        pub fn as_f64(&self) -> f64 {
+            match self {
+                Scalar::Bool(b) => f64::from(u8::from(*b)),
+                Scalar::Int(i) => *i as f64,
+                Scalar::Float(f) => *f,
+            }
+        }
+    }
+}
+
+impl ScoreCase {
+    fn has_condition(&self) -> bool {
+        self.above.is_some()
+            || self.below.is_some()
+            || self.at_least.is_some()
+            || self.at_most.is_some()
+            || self.equals.is_some()
+    }
+
+    /// All given conditions must hold.
+    fn matches(&self, v: f64) -> bool {
+        self.above.is_none_or(|x| v > x)
+            && self.below.is_none_or(|x| v < x)
+            && self.at_least.is_none_or(|x| v >= x)
+            && self.at_most.is_none_or(|x| v <= x)
+            && self.equals.as_ref().is_none_or(|x| v == x.as_f64())
+    }
+}
+
+/// `[[score]]`: how one test's results become a score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreRule {
+    pub test: String,
+    pub groups: Vec<String>,
+    pub field: String,
+    pub kind: FieldKind,
+    /// Ordered; the first matching case wins; a case without condition matches anything.
+    pub rules: Vec<ScoreCase>,
+}
+
+/// Parses a boolean the way form posts write them: 1/0, true/false, yes/no, on/off, t/f, y/n.
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" | "t" | "y" => Some(true),
+        "0" | "false" | "no" | "off" | "f" | "n" => Some(false),
+        _ => None,
+    }
+}
+
+impl ScoreRule {
+    /// Checks the rule itself: at least one case, scores non-negative, a default last if any.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.rules.is_empty() {
+            return Err("needs at least one rule".into());
+        }
+        for (i, c) in self.rules.iter().enumerate() {
+            if c.score < 0 {
+                return Err(format!("rules[{i}].score must not be negative"));
+            }
+            if !c.has_condition() && i + 1 != self.rules.len() {
+                return Err(format!(
+                    "rules[{i}] has no condition, so the rules after it can never match; put the default last"
+                ));
+            }
+            if self.kind == FieldKind::Bool
+                && (c.above.is_some()
+                    || c.below.is_some()
+                    || c.at_least.is_some()
+                    || c.at_most.is_some())
+            {
+                return Err(format!("rules[{i}]: a bool field takes only `equals`"));
+            }
+        }
+        if self.groups.is_empty() {
+            return Err("groups must name at least one group".into());
+        }
+        Ok(())
+    }
+
+    /// Parses a raw (form) value by the field's kind into a number (bools as 1/0).
+    pub fn parse_field(&self, raw: &str) -> Result<f64, String> {
+        let raw = raw.trim();
+        match self.kind {
+            FieldKind::Int => raw
+                .parse::<i64>()
+                .map(|v| v as f64)
+                .map_err(|_| format!("{} must be an integer, got {raw:?}", self.field)),
+            FieldKind::Float => raw
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| format!("{} must be a number, got {raw:?}", self.field)),
+            FieldKind::Bool => parse_bool(raw)
+                .map(|b| f64::from(u8::from(b)))
+                .ok_or_else(|| {
+                    format!(
+                        "{} must be a boolean (true/false, 1/0, yes/no, on/off), got {raw:?}",
+                        self.field
+                    )
+                }),
+        }
+    }
+
+    /// The score of a (parsed) field value. `None` when no case matches and there is no default.
+    pub fn score(&self, v: f64) -> Option<i64> {
+        self.rules.iter().find(|c| c.matches(v)).map(|c| c.score)
+    }
+}
+
+/// `{score, updated}`: a value and when it last changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scored {
+    pub score: i64,
+    pub updated: Timestamp,
+}
+
+/// The health of one asset.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AssetHealth {
+    pub state: BTreeMap<String, BTreeMap<String, Scored>>,
+    pub severity: BTreeMap<String, Scored>,
+    /// Recent scores per test, newest first, at most [`HISTORY_KEEP`].
+    pub history: BTreeMap<String, VecDeque<i64>>,
+    /// How many scores each test has had in total (so a window can tell when memory is short).
+    pub history_len: BTreeMap<String, u64>,
+}
+
+/// What one change did to the persisted health of an asset (for the store).
+#[derive(Debug, Clone, PartialEq)]
+pub enum HealthChange {
+    State {
+        group: String,
+        test: String,
+        value: Scored,
+    },
+    Severity {
+        group: String,
+        value: Scored,
+    },
+    DeleteState {
+        group: String,
+        test: Option<String>,
+    },
+    DeleteSeverity {
+        group: String,
+    },
+    DeleteAll,
+}
+
+fn update(slot: &mut Option<Scored>, score: i64, now: Timestamp) -> Option<Scored> {
+    match slot {
+        Some(s) if s.score == score => None,
+        _ => {
+            let v = Scored {
+                score,
+                updated: now,
+            };
+            *slot = Some(v);
+            Some(v)
+        }
+    }
+}
+
+impl AssetHealth {
+    /// Severity of a group from its state: max of non-zero scores, at least 1.
+    pub fn computed_severity(&self, group: &str) -> i64 {
+        self.state
+            .get(group)
+            .map(|tests| {
+                tests
+                    .values()
+                    .map(|s| s.score)
+                    .filter(|s| *s != 0)
+                    .fold(1, i64::max)
+            })
+            .unwrap_or(1)
+    }
+
+    fn set_severity(&mut self, group: &str, now: Timestamp, changes: &mut Vec<HealthChange>) {
+        let sev = self.computed_severity(group);
+        let mut slot = self.severity.get(group).copied();
+        if let Some(v) = update(&mut slot, sev, now) {
+            self.severity.insert(group.to_string(), v);
+            changes.push(HealthChange::Severity {
+                group: group.to_string(),
+                value: v,
+            });
+        }
+    }
+
+    /// Records a score of `test` (which belongs to `groups`) made at `now`.
+    pub fn record(
+        &mut self,
+        groups: &[String],
+        test: &str,
+        score: i64,
+        now: Timestamp,
+    ) -> Vec<HealthChange> {
+        let mut changes = Vec::new();
+        for g in groups {
+            let tests = self.state.entry(g.clone()).or_default();
+            let mut slot = tests.get(test).copied();
+            if let Some(v) = update(&mut slot, score, now) {
+                tests.insert(test.to_string(), v);
+                changes.push(HealthChange::State {
+                    group: g.clone(),
+                    test: test.to_string(),
+                    value: v,
+                });
+            }
+            self.set_severity(g, now, &mut changes);
+        }
+        self.push_history(test, score);
+        changes
+    }
+
+    /// Adds a score to the in-memory history only (used when loading from storage, oldest first).
+    pub fn push_history(&mut self, test: &str, score: i64) {
+        let h = self.history.entry(test.to_string()).or_default();
+        h.push_front(score);
+        h.truncate(HISTORY_KEEP);
+        *self.history_len.entry(test.to_string()).or_default() += 1;
+    }
+
+    /// The newest `n` scores of a test, if memory holds them all (else `None`: ask storage).
+    pub fn window(&self, test: &str, n: usize) -> Option<Vec<i64>> {
+        let h = self.history.get(test)?;
+        let total = self.history_len.get(test).copied().unwrap_or(0) as usize;
+        if h.len() >= n || h.len() == total {
+            Some(h.iter().take(n).copied().collect())
+        } else {
+            None
+        }
+    }
+
+    /// `DELETE /health/{uid}/`.
+    pub fn delete_all(&mut self) -> Vec<HealthChange> {
+        self.state.clear();
+        self.severity.clear();
+        vec![HealthChange::DeleteAll]
+    }
+
+    /// `DELETE /health/{uid}/{group}/`. `Err` when the group is unknown.
+    pub fn delete_group(&mut self, group: &str) -> Result<Vec<HealthChange>, String> {
+        if self.state.remove(group).is_none() && self.severity.remove(group).is_none() {
+            return Err(format!("group {group:?} not in health"));
+        }
+        self.severity.remove(group);
+        Ok(vec![
+            HealthChange::DeleteState {
+                group: group.to_string(),
+                test: None,
+            },
+            HealthChange::DeleteSeverity {
+                group: group.to_string(),
+            },
+        ])
+    }
+
+    /// `DELETE /health/{uid}/{group}/{test}/`: removes the test and recomputes the severity.
+    pub fn delete_test(
+        &mut self,
+        group: &str,
+        test: &str,
+        now: Timestamp,
+    ) -> Result<Vec<HealthChange>, String> {
+        let Some(tests) = self.state.get_mut(group) else {
+            return Err(format!("group {group:?} not in health"));
+        };
+        if tests.remove(test).is_none() {
+            return Err(format!("test {test:?} not in group {group:?}"));
+        }
+        let mut changes = vec![HealthChange::DeleteState {
+            group: group.to_string(),
+            test: Some(test.to_string()),
+        }];
+        self.set_severity(group, now, &mut changes);
+        Ok(changes)
+    }
+
+    /// Applies a persisted row when loading (no history, no change records).
+    pub fn load_state(&mut self, group: &str, test: &str, value: Scored) {
+        self.state
+            .entry(group.to_string())
+            .or_default()
+            .insert(test.to_string(), value);
+    }
+
+    /// Loads a test's recent scores (newest first) from storage; `complete` when these are all
+    /// the scores there are.
+    pub fn load_history(&mut self, test: &str, newest_first: &[i64], complete: bool) {
+        let h: VecDeque<i64> = newest_first.iter().take(HISTORY_KEEP).copied().collect();
+        let total = if complete { h.len() as u64 } else { u64::MAX };
+        self.history.insert(test.to_string(), h);
+        self.history_len.insert(test.to_string(), total);
+    }
+
+    pub fn load_severity(&mut self, group: &str, value: Scored) {
+        self.severity.insert(group.to_string(), value);
+    }
+}
+
+/// Parameters of a population alarm (`/health_alarm/{group}/{test}/?…`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlarmQuery {
+    /// S: a score at or above this fails.
+    pub score: i64,
+    /// A: the alarm answers only when at least this percent of the population fails.
+    pub aggregate_percent: i64,
+    /// R: window of newest scores per asset (≥ 1).
+    pub repetition: usize,
+    /// P: an asset fails when at least this percent of its window fails.
+    pub repetition_percent: i64,
+}
+
+impl AlarmQuery {
+    pub fn new(score: i64) -> Self {
+        AlarmQuery {
+            score,
+            aggregate_percent: 0,
+            repetition: 1,
+            repetition_percent: 100,
+        }
+    }
+
+    /// Whether an asset with this window (newest first) fails. An empty window does not.
+    pub fn asset_fails(&self, window: &[i64]) -> bool {
+        if window.is_empty() {
+            return false;
+        }
+        let failing = window.iter().filter(|s| **s >= self.score).count() as i64;
+        // 100·f/|W| ≥ P, in integers: 100·f ≥ P·|W|.
+        100 * failing >= self.repetition_percent * window.len() as i64
+    }
+
+    /// The final step: |F| / |H| < A/100 → no alarm. In integers: 100·|F| < A·|H|.
+    pub fn population_alarms(&self, failing: usize, population: usize) -> bool {
+        if population == 0 || failing == 0 {
+            return false;
+        }
+        (100 * failing as i64) >= self.aggregate_percent * population as i64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn heart() -> ScoreRule {
+        ScoreRule {
+            test: "heart".into(),
+            groups: vec!["doctor".into()],
+            field: "heartrate".into(),
+            kind: FieldKind::Int,
+            rules: vec![
+                ScoreCase {
+                    above: Some(120.0),
+                    score: 4,
+                    ..Default::default()
+                },
+                ScoreCase {
+                    above: Some(100.0),
+                    score: 3,
+                    ..Default::default()
+                },
+                ScoreCase {
+                    above: Some(80.0),
+                    score: 2,
+                    ..Default::default()
+                },
+                ScoreCase {
+                    score: 1,
+                    ..Default::default()
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn score_rules_first_match_wins_at_boundaries() {
+        let r = heart();
+        assert!(r.validate().is_ok());
+        for (hr, s) in [
+            (121, 4),
+            (120, 3),
+            (101, 3),
+            (100, 2),
+            (81, 2),
+            (80, 1),
+            (0, 1),
+        ] {
+            assert_eq!(
+                r.score(r.parse_field(&hr.to_string()).unwrap()),
+                Some(s),
+                "hr {hr}"
+            );
+        }
+        assert!(r.parse_field("ninety").is_err());
+        assert!(r.parse_field("90.5").is_err());
+    }
+
+    #[test]
+    fn bool_fields_accept_the_usual_spellings() {
+        let r = ScoreRule {
+            test: "smoke".into(),
+            groups: vec!["doctor".into()],
+            field: "smokes".into(),
+            kind: FieldKind::Bool,
+            rules: vec![
+                ScoreCase {
+                    equals: Some(toml_like::Scalar::Bool(true)),
+                    score: 3,
+                    ..Default::default()
+                },
+                ScoreCase {
+                    score: 1,
+                    ..Default::default()
+                },
+            ],
+        };
+        for t in ["1", "true", "True", "yes", "on", "t", "Y"] {
+            assert_eq!(r.score(r.parse_field(t).unwrap()), Some(3), "{t}");
+        }
+        for f in ["0", "false", "no", "off", "f", "N"] {
+            assert_eq!(r.score(r.parse_field(f).unwrap()), Some(1), "{f}");
+        }
+        assert!(r.parse_field("maybe").is_err());
+    }
+
+    #[test]
+    fn default_must_be_last() {
+        let mut r = heart();
+        r.rules.swap(0, 3);
+        assert!(r.validate().unwrap_err().contains("put the default last"));
+    }
+
+    #[test]
+    fn updated_moves_only_when_the_value_changes() {
+        let mut h = AssetHealth::default();
+        let g = vec!["doctor".to_string()];
+        let c1 = h.record(&g, "heart", 2, Timestamp(1000));
+        assert_eq!(c1.len(), 2); // state + severity
+        let c2 = h.record(&g, "heart", 2, Timestamp(2000));
+        assert!(c2.is_empty());
+        assert_eq!(
+            h.state["doctor"]["heart"],
+            Scored {
+                score: 2,
+                updated: Timestamp(1000)
+            }
+        );
+        h.record(&g, "heart", 3, Timestamp(3000));
+        assert_eq!(h.state["doctor"]["heart"].updated, Timestamp(3000));
+        assert_eq!(
+            h.severity["doctor"],
+            Scored {
+                score: 3,
+                updated: Timestamp(3000)
+            }
+        );
+        assert_eq!(h.window("heart", 10).unwrap(), vec![3, 2, 2]);
+    }
+
+    #[test]
+    fn severity_is_max_of_nonzero_at_least_one_and_delete_recomputes() {
+        let mut h = AssetHealth::default();
+        let g = vec!["doctor".to_string()];
+        h.record(&g, "heart", 0, Timestamp(1));
+        assert_eq!(h.severity["doctor"].score, 1);
+        h.record(&g, "sleep", 4, Timestamp(2));
+        h.record(&g, "smoke", 2, Timestamp(3));
+        assert_eq!(h.severity["doctor"].score, 4);
+        h.delete_test("doctor", "sleep", Timestamp(4)).unwrap();
+        assert_eq!(
+            h.severity["doctor"],
+            Scored {
+                score: 2,
+                updated: Timestamp(4)
+            }
+        );
+        assert!(h.delete_test("doctor", "sleep", Timestamp(5)).is_err());
+        assert!(h.delete_group("nurse").is_err());
+        h.delete_group("doctor").unwrap();
+        assert!(h.state.is_empty() && h.severity.is_empty());
+    }
+
+    #[test]
+    fn windows_shorter_than_r_are_judged_on_what_they_have() {
+        let q = AlarmQuery {
+            score: 3,
+            aggregate_percent: 0,
+            repetition: 5,
+            repetition_percent: 60,
+        };
+        assert!(!q.asset_fails(&[3, 1])); // 1 of 2 = 50 % < 60 %
+        assert!(q.asset_fails(&[3, 3, 1])); // 2 of 3 = 66 % ≥ 60 %
+        assert!(q.asset_fails(&[4])); // a single result is the whole window
+        assert!(!q.asset_fails(&[]));
+    }
+
+    #[test]
+    fn p_and_a_boundaries_are_inclusive() {
+        let q = AlarmQuery {
+            score: 3,
+            aggregate_percent: 50,
+            repetition: 4,
+            repetition_percent: 50,
+        };
+        assert!(q.asset_fails(&[3, 3, 1, 1])); // exactly 50 %
+        assert!(!q.asset_fails(&[3, 1, 1, 1])); // 25 %
+        assert!(q.asset_fails(&[4, 1])); // 50 % of a short window
+        assert!(q.population_alarms(2, 4)); // exactly 50 %
+        assert!(!q.population_alarms(1, 4));
+        assert!(!q.population_alarms(0, 0));
+        let any = AlarmQuery::new(3);
+        assert!(any.population_alarms(1, 1000)); // A = 0: any failing asset alarms
+    }
+}

@@ -1,0 +1,407 @@
+//! `POST /api/v1/results` and the heartbeat pings `/ping/{slug}…`.
+
+use crate::{AppError, AppState};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value as J};
+use vitals_config::UnknownAssets;
+use vitals_core::{Observation, Status, Timestamp, Value};
+use vitals_scheduler::model::{status_of_score, Model};
+use vitals_scheduler::Pushed;
+
+/// Longest idempotency key and reason accepted.
+const MAX_ID: usize = 200;
+const MAX_REASON: usize = 1000;
+/// A result more than this far in the future is refused (clock skew allowance).
+const FUTURE_SLACK_MS: i64 = 5 * 60 * 1000;
+
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 200
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@'))
+}
+
+/// Errors of one batch, each with the field it is about.
+#[derive(Default)]
+struct Errors(Vec<(String, String)>);
+
+impl Errors {
+    fn add(&mut self, field: String, error: impl Into<String>) {
+        self.0.push((field, error.into()));
+    }
+
+    fn into_response(self) -> Response {
+        let first = self.0.first().cloned().unwrap_or_default();
+        let list: Vec<J> = self
+            .0
+            .iter()
+            .map(|(f, e)| json!({"field": f, "error": e}))
+            .collect();
+        (
+            StatusCode::BAD_REQUEST,
+            Json(json!({
+                "error": if self.0.len() == 1 { first.1.clone() } else { format!("{} invalid fields; first: {}", self.0.len(), first.1) },
+                "field": first.0,
+                "errors": list,
+            })),
+        )
+            .into_response()
+    }
+}
+
+/// Turns one JSON entry into an observation, or records what is wrong with it.
+fn parse_entry(
+    e: &J,
+    path: &str,
+    model: &Model,
+    now: Timestamp,
+    errs: &mut Errors,
+) -> Option<Pushed> {
+    let Some(obj) = e.as_object() else {
+        errs.add(path.to_string(), "must be an object");
+        return None;
+    };
+    let before = errs.0.len();
+    const KNOWN: [&str; 9] = [
+        "asset",
+        "check",
+        "status",
+        "score",
+        "values",
+        "time",
+        "id",
+        "reason",
+        "duration_ms",
+    ];
+    for k in obj.keys() {
+        if !KNOWN.contains(&k.as_str()) {
+            errs.add(
+                format!("{path}.{k}"),
+                format!("unknown field (known: {})", KNOWN.join(", ")),
+            );
+        }
+    }
+    let text = |k: &str, errs: &mut Errors| -> Option<String> {
+        match obj.get(k) {
+            Some(J::String(s)) if valid_id(s) => Some(s.clone()),
+            Some(J::String(s)) => {
+                errs.add(
+                    format!("{path}.{k}"),
+                    format!("{s:?} must be 1–200 characters of letters, digits and - _ . : @"),
+                );
+                None
+            }
+            Some(_) => {
+                errs.add(format!("{path}.{k}"), "must be a string");
+                None
+            }
+            None => {
+                errs.add(format!("{path}.{k}"), "is required");
+                None
+            }
+        }
+    };
+    let asset = text("asset", errs);
+    let check = text("check", errs);
+    let status = match obj.get("status") {
+        None | Some(J::Null) => None,
+        Some(J::String(s)) => match Status::parse(s) {
+            Some(s) => Some(s),
+            None => {
+                errs.add(
+                    format!("{path}.status"),
+                    format!("{s:?} is not ok, warn, crit or unknown"),
+                );
+                None
+            }
+        },
+        Some(_) => {
+            errs.add(format!("{path}.status"), "must be a string");
+            None
+        }
+    };
+    let score = match obj.get("score") {
+        None | Some(J::Null) => None,
+        Some(v) => match v.as_i64() {
+            Some(s) if s >= 0 => Some(s),
+            _ => {
+                errs.add(format!("{path}.score"), "must be a non-negative integer");
+                None
+            }
+        },
+    };
+    let mut values = Vec::new();
+    match obj.get("values") {
+        None | Some(J::Null) => {}
+        Some(J::Object(m)) => {
+            for (k, v) in m {
+                let x = match v {
+                    J::Number(n) => n.as_f64().filter(|f| f.is_finite()),
+                    J::Bool(b) => Some(f64::from(u8::from(*b))),
+                    _ => None,
+                };
+                match x {
+                    Some(x) if !k.is_empty() && k.len() <= 100 => {
+                        values.push(Value::new(k.clone(), x))
+                    }
+                    _ => errs.add(
+                        format!("{path}.values.{k}"),
+                        "must be a finite number or a boolean, under a name of 1–100 characters",
+                    ),
+                }
+            }
+        }
+        Some(_) => errs.add(
+            format!("{path}.values"),
+            "must be an object of name → number",
+        ),
+    }
+    let time = match obj.get("time") {
+        None | Some(J::Null) => now,
+        Some(J::String(s)) => match Timestamp::parse(s) {
+            Some(t) => t,
+            None => {
+                errs.add(
+                    format!("{path}.time"),
+                    format!("{s:?} is not an RFC 3339 time"),
+                );
+                now
+            }
+        },
+        Some(J::Number(n)) => match n.as_i64() {
+            Some(ms) => Timestamp(ms),
+            None => {
+                errs.add(
+                    format!("{path}.time"),
+                    "must be epoch milliseconds or RFC 3339",
+                );
+                now
+            }
+        },
+        Some(_) => {
+            errs.add(
+                format!("{path}.time"),
+                "must be epoch milliseconds or RFC 3339",
+            );
+            now
+        }
+    };
+    if time.0 > now.0 + FUTURE_SLACK_MS {
+        errs.add(
+            format!("{path}.time"),
+            "is more than 5 minutes in the future",
+        );
+    }
+    let id = match obj.get("id") {
+        None | Some(J::Null) => None,
+        Some(J::String(s)) if !s.is_empty() && s.len() <= MAX_ID => Some(s.clone()),
+        Some(_) => {
+            errs.add(
+                format!("{path}.id"),
+                format!("must be a string of 1–{MAX_ID} characters"),
+            );
+            None
+        }
+    };
+    let reason = match obj.get("reason") {
+        None | Some(J::Null) => String::new(),
+        Some(J::String(s)) if s.len() <= MAX_REASON => s.clone(),
+        Some(_) => {
+            errs.add(
+                format!("{path}.reason"),
+                format!("must be a string of at most {MAX_REASON} bytes"),
+            );
+            String::new()
+        }
+    };
+    let duration_us = match obj.get("duration_ms") {
+        None | Some(J::Null) => 0,
+        Some(v) => match v.as_f64() {
+            Some(ms) if ms.is_finite() && ms >= 0.0 => (ms * 1000.0) as u64,
+            _ => {
+                errs.add(
+                    format!("{path}.duration_ms"),
+                    "must be a non-negative number",
+                );
+                0
+            }
+        },
+    };
+    let (asset, check) = (asset?, check?);
+    // Score: given, else from the test's score rule and its field, else from the status.
+    let rule_score = model.score_rule(&check).and_then(|r| {
+        values
+            .iter()
+            .find(|v| v.name == r.field)
+            .and_then(|v| r.score(v.value))
+    });
+    let score = score.or(rule_score);
+    let (status, score) = match (status, score) {
+        (Some(st), Some(sc)) => (st, sc),
+        (Some(st), None) => (st, st.default_score()),
+        (None, Some(sc)) => (status_of_score(sc), sc),
+        (None, None) => {
+            let hint = model
+                .score_rule(&check)
+                .map(|r| {
+                    format!(
+                        ", or the value {:?} for the score rule of {check:?}",
+                        r.field
+                    )
+                })
+                .unwrap_or_default();
+            errs.add(
+                format!("{path}.status"),
+                format!("give a status or a score{hint}"),
+            );
+            return None;
+        }
+    };
+    if errs.0.len() > before {
+        return None;
+    }
+    Some(Pushed {
+        obs: Observation {
+            asset,
+            check,
+            time,
+            status,
+            score,
+            duration_us,
+            reason,
+            values,
+            components: Vec::new(),
+        },
+        id,
+    })
+}
+
+/// `POST /api/v1/results` — validated as a whole, answered after the batch is durable.
+pub async fn post_results(State(app): State<AppState>, body: Bytes) -> Response {
+    let doc: J = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return AppError::bad_request("body", format!("invalid JSON: {e}")).into_response()
+        }
+    };
+    let Some(results) = doc.get("results").and_then(J::as_array) else {
+        return AppError::bad_request("results", "the body must be {\"results\": [ … ]}")
+            .into_response();
+    };
+    let model = app.pipeline.model().get();
+    if results.is_empty() {
+        return AppError::bad_request("results", "is empty").into_response();
+    }
+    if results.len() > model.max_batch {
+        return AppError::bad_request(
+            "results",
+            format!(
+                "{} results in one batch; at most {} (ingest.max_batch)",
+                results.len(),
+                model.max_batch
+            ),
+        )
+        .into_response();
+    }
+    let now = vitals_scheduler::now();
+    let mut errs = Errors::default();
+    let mut items = Vec::with_capacity(results.len());
+    for (i, e) in results.iter().enumerate() {
+        let path = format!("results[{i}]");
+        if let Some(p) = parse_entry(e, &path, &model, now, &mut errs) {
+            if model.unknown_assets == UnknownAssets::Reject && !app.state().contains(&p.obs.asset)
+            {
+                errs.add(
+                    format!("{path}.asset"),
+                    format!(
+                        "unknown asset {:?} (ingest.unknown_assets = \"reject\")",
+                        p.obs.asset
+                    ),
+                );
+                continue;
+            }
+            items.push(p);
+        }
+    }
+    if !errs.0.is_empty() {
+        return errs.into_response();
+    }
+    match app.pipeline.push(items).await {
+        Ok(report) => Json(json!({ "accepted": report.accepted, "duplicates": report.duplicates }))
+            .into_response(),
+        Err(e) => AppError::unavailable(e).into_response(),
+    }
+}
+
+/// Heartbeat pings: `/ping/{slug}`, `/ping/{slug}/start`, `/ping/{slug}/fail`,
+/// `/ping/{slug}/{exit_code}`; GET or POST; a short body becomes the reason.
+pub async fn ping(State(app): State<AppState>, Path(slug): Path<String>, body: Bytes) -> Response {
+    ping_event(app, slug, None, body).await
+}
+
+pub async fn ping_with(
+    State(app): State<AppState>,
+    Path((slug, event)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    ping_event(app, slug, Some(event), body).await
+}
+
+async fn ping_event(app: AppState, slug: String, event: Option<String>, body: Bytes) -> Response {
+    let Some(hb) = app.heartbeats.get(&slug) else {
+        return AppError::not_found(format!("no heartbeat check with slug {slug:?}"))
+            .into_response();
+    };
+    let now = vitals_scheduler::now();
+    let text = String::from_utf8_lossy(&body[..body.len().min(MAX_REASON)])
+        .trim()
+        .to_string();
+    let (status, reason) = match event.as_deref() {
+        None => (Status::Ok, text),
+        Some("start") => {
+            app.heartbeats.started(&slug, now);
+            return (StatusCode::OK, "OK\n").into_response();
+        }
+        Some("fail") => (
+            Status::Crit,
+            if text.is_empty() {
+                "failure reported".to_string()
+            } else {
+                text
+            },
+        ),
+        Some(code) => match code.parse::<u8>() {
+            Ok(0) => (Status::Ok, text),
+            Ok(c) => (
+                Status::Crit,
+                if text.is_empty() {
+                    format!("exit code {c}")
+                } else {
+                    format!("exit code {c}: {text}")
+                },
+            ),
+            Err(_) => {
+                return AppError::bad_request(
+                    "event",
+                    format!("{code:?} is not start, fail or an exit code 0–255"),
+                )
+                .into_response()
+            }
+        },
+    };
+    let mut obs = Observation::new(&hb.asset, &hb.check, now, status, reason);
+    if let Some(started) = app.heartbeats.take_start(&slug) {
+        obs.duration_us = ((now.0 - started.0).max(0) as u64) * 1000;
+        obs.values
+            .push(Value::new("run_ms", (now.0 - started.0).max(0) as f64));
+    }
+    match app.pipeline.push(vec![Pushed { obs, id: None }]).await {
+        Ok(_) => (StatusCode::OK, "OK\n").into_response(),
+        Err(e) => AppError::unavailable(e).into_response(),
+    }
+}
