@@ -111,7 +111,7 @@ cpu_ticks_tree() {
 now_s() { date +%s.%N; }
 
 # Float arithmetic: calc 'expr'.
-calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
+calc() { awk "BEGIN { printf \"%.6f\", ($1) }"; }
 
 # Integer with thousands separators: 12345.6 -> 12,346.
 commas() {

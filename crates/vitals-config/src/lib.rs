@@ -13,6 +13,9 @@
 //! they are reported as unknown rather than silently ignored.
 
 pub mod env;
+pub mod rules;
+
+pub use rules::{MaintenanceConfig, Rule, RuleConfig, RuleKind};
 
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -26,7 +29,16 @@ use vitals_core::spec::{
 };
 
 /// Top-level sections this version understands.
-pub const KNOWN_SECTIONS: &[&str] = &["server", "asset", "check", "score", "ingest"];
+pub const KNOWN_SECTIONS: &[&str] = &[
+    "server",
+    "asset",
+    "check",
+    "score",
+    "ingest",
+    "rule",
+    "maintenance",
+    "notifier",
+];
 
 /// Keys every `[[check]]` has, whatever its type; the rest belong to the probe type.
 const CHECK_COMMON_KEYS: &[&str] = &[
@@ -53,7 +65,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         ConfigError {
             path: path.into(),
             message: message.into(),
@@ -102,6 +114,9 @@ pub struct ServerConfig {
     /// Whether the built-in self check (`/monitor?details` of this server) is added.
     #[serde(default = "default_true")]
     pub self_check: bool,
+    /// How users reach this server (for links in notifications), e.g. `https://vitals.example.org`.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 fn default_listen() -> String {
@@ -124,6 +139,7 @@ impl Default for ServerConfig {
             data_dir: default_data_dir(),
             max_concurrency: default_max_concurrency(),
             self_check: true,
+            public_url: None,
         }
     }
 }
@@ -285,6 +301,16 @@ pub struct Config {
     pub checks: Vec<CheckConfig>,
     pub scores: Vec<ScoreConfig>,
     pub ingest: IngestConfig,
+    pub rules: Vec<Rule>,
+    pub maintenance: Vec<MaintenanceConfig>,
+    pub notifiers: Vec<NotifierConfig>,
+}
+
+/// `[[notifier]]`: a channel alerts are delivered to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotifierConfig {
+    pub id: String,
+    pub spec: vitals_core::notify::NotifierSpec,
 }
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -348,12 +374,71 @@ impl Config {
             Some(v) => deserialize::<IngestConfig>(v, "ingest", &mut errors).unwrap_or_default(),
         };
 
+        let mut rules_out = Vec::new();
+        let mut rule_ids: HashMap<String, String> = HashMap::new();
+        for (path, v) in array_of_tables(&mut root, "rule", &mut errors) {
+            if let Some(rc) = deserialize::<RuleConfig>(v, &path, &mut errors) {
+                if let Some(prev) = rule_ids.insert(rc.id.clone(), path.clone()) {
+                    errors.push(ConfigError::new(
+                        format!("{path}.id"),
+                        format!("duplicate rule id {:?} (also {prev})", rc.id),
+                    ));
+                }
+                if let Some(r) = rc.validate(&path, &mut errors) {
+                    rules_out.push(r);
+                }
+            }
+        }
+        let mut maintenance = Vec::new();
+        for (path, v) in array_of_tables(&mut root, "maintenance", &mut errors) {
+            if let Some(m) = deserialize::<MaintenanceConfig>(v, &path, &mut errors) {
+                m.validate(&path, &mut errors);
+                maintenance.push(m);
+            }
+        }
+
+        let mut notifiers: Vec<NotifierConfig> = Vec::new();
+        for (path, v) in array_of_tables(&mut root, "notifier", &mut errors) {
+            if let Some(n) = parse_notifier(v, &path, &mut errors) {
+                if let Some(prev) = notifiers.iter().position(|x| x.id == n.id) {
+                    errors.push(ConfigError::new(
+                        format!("{path}.id"),
+                        format!("duplicate notifier id {:?} (also notifier[{prev}])", n.id),
+                    ));
+                }
+                notifiers.push(n);
+            }
+        }
+        // Every notifier a rule names must exist.
+        for (ri, r) in rules_out.iter().enumerate() {
+            let named = r
+                .policy
+                .notifiers
+                .iter()
+                .chain(r.policy.escalate.iter().flat_map(|(_, n)| n.iter()));
+            for n in named {
+                if !notifiers.iter().any(|x| &x.id == n) {
+                    let path = rule_ids
+                        .get(&r.id)
+                        .cloned()
+                        .unwrap_or_else(|| format!("rule[{ri}]"));
+                    errors.push(ConfigError::new(
+                        format!("{path}.notifiers"),
+                        format!("unknown notifier {n:?}"),
+                    ));
+                }
+            }
+        }
+
         let config = Config {
             server,
             assets,
             checks,
             scores,
             ingest,
+            rules: rules_out,
+            maintenance,
+            notifiers,
         };
         let paths = Paths {
             assets: asset_paths,
@@ -520,6 +605,73 @@ struct CheckCommon {
     description: Option<String>,
 }
 
+fn parse_notifier(
+    v: toml::Value,
+    path: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Option<NotifierConfig> {
+    use vitals_core::notify::{
+        AlertmanagerSpec, EmailSpec, LogfileSpec, NotifierSpec, SlackSpec, TeamsSpec, WebhookSpec,
+    };
+    let toml::Value::Table(mut table) = v else {
+        errors.push(ConfigError::new(path, "must be a table"));
+        return None;
+    };
+    let id = match table.remove("id") {
+        Some(toml::Value::String(s)) if valid_id(&s) => Some(s),
+        Some(toml::Value::String(s)) => {
+            errors.push(ConfigError::new(
+                format!("{path}.id"),
+                format!("{s:?} {ID_RULE}"),
+            ));
+            None
+        }
+        Some(_) => {
+            errors.push(ConfigError::new(format!("{path}.id"), "must be a string"));
+            None
+        }
+        None => {
+            errors.push(ConfigError::new(format!("{path}.id"), "is required"));
+            None
+        }
+    };
+    let kind = match table.remove("type") {
+        Some(toml::Value::String(s)) => s,
+        _ => {
+            errors.push(ConfigError::new(
+                format!("{path}.type"),
+                format!("is required: one of {}", NotifierSpec::TYPES.join(", ")),
+            ));
+            return None;
+        }
+    };
+    let rest = toml::Value::Table(table);
+    let spec = match kind.as_str() {
+        "email" => deserialize::<EmailSpec>(rest, path, errors).map(NotifierSpec::Email),
+        "slack" => deserialize::<SlackSpec>(rest, path, errors).map(NotifierSpec::Slack),
+        "teams" => deserialize::<TeamsSpec>(rest, path, errors).map(NotifierSpec::Teams),
+        "webhook" => deserialize::<WebhookSpec>(rest, path, errors).map(NotifierSpec::Webhook),
+        "alertmanager" => {
+            deserialize::<AlertmanagerSpec>(rest, path, errors).map(NotifierSpec::Alertmanager)
+        }
+        "logfile" => deserialize::<LogfileSpec>(rest, path, errors).map(NotifierSpec::Logfile),
+        other => {
+            errors.push(ConfigError::new(
+                format!("{path}.type"),
+                format!(
+                    "unknown notifier type {other:?} (known: {})",
+                    NotifierSpec::TYPES.join(", ")
+                ),
+            ));
+            None
+        }
+    }?;
+    for (key, msg) in spec.validate() {
+        errors.push(ConfigError::new(format!("{path}.{key}"), msg));
+    }
+    Some(NotifierConfig { id: id?, spec })
+}
+
 fn parse_check(v: toml::Value, path: &str, errors: &mut Vec<ConfigError>) -> Option<CheckConfig> {
     let toml::Value::Table(table) = v else {
         errors.push(ConfigError::new(path, "must be a table"));
@@ -588,7 +740,7 @@ fn parse_check(v: toml::Value, path: &str, errors: &mut Vec<ConfigError>) -> Opt
     })
 }
 
-fn valid_id(id: &str) -> bool {
+pub(crate) fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 200
         && id
@@ -596,7 +748,7 @@ fn valid_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@'))
 }
 
-const ID_RULE: &str = "must be 1–200 characters of letters, digits and - _ . : @";
+pub(crate) const ID_RULE: &str = "must be 1–200 characters of letters, digits and - _ . : @";
 
 /// The written path (`check[3]`) of each parsed element, aligned with the config's vectors.
 struct Paths {

@@ -6,8 +6,11 @@
 //! does I/O: no sockets, no files, no clock. Time is always passed in as a value, so every
 //! function here is deterministic and testable as a pure function.
 
+pub mod alert;
 pub mod health;
+pub mod notify;
 pub mod observation;
+pub mod rules;
 pub mod schedule;
 pub mod spec;
 pub mod time;

@@ -315,7 +315,7 @@ impl HttpProber {
         let mut method = Method::from_bytes(spec.method.as_bytes())
             .map_err(|_| Failure::unknown(format!("invalid method {:?}", spec.method)))?;
         let mut body = spec.body.clone().map(Bytes::from).unwrap_or_default();
-        let headers = user_headers(spec)?;
+        let mut headers = user_headers(spec)?;
         let policy = Policy {
             max_body: spec.max_body_bytes,
             keep_body: spec.health != HealthFormat::None
@@ -366,6 +366,15 @@ impl HttpProber {
                 .ok()
                 .and_then(|l| url.join(l).ok())
                 .ok_or_else(|| Failure::crit(format!("HTTP {code} with an invalid Location")))?;
+            // Credentials are for the origin they were configured for, as curl and browsers do.
+            if target.origin() != url.origin() {
+                headers.retain(|(k, _)| {
+                    !matches!(
+                        *k,
+                        header::AUTHORIZATION | header::COOKIE | header::PROXY_AUTHORIZATION
+                    )
+                });
+            }
             // Browsers' rule: 303 (and 301/302 after a POST) continue with a bodiless GET.
             if code == 303 && method != Method::HEAD
                 || (code == 301 || code == 302) && method == Method::POST
@@ -466,7 +475,7 @@ impl HttpProber {
             .tls
             .verifier(spec.ca_file.as_deref())
             .map_err(Failure::unknown)?;
-        let name = tls::server_name(host_header_host(url))
+        let name = tls::server_name(sni_host(url))
             .map_err(|e| Failure::unknown(format!("{e} in {url}")))?;
         phase.store(PHASE_TLS, Ordering::Relaxed);
         let started = Instant::now();
@@ -499,8 +508,9 @@ impl HttpProber {
     }
 }
 
-/// The host of `url` without brackets, for SNI and verification.
-fn host_header_host(url: &Url) -> &str {
+/// The host of `url` for SNI and verification (an IPv6 address in brackets, which
+/// [`tls::server_name`] strips).
+fn sni_host(url: &Url) -> &str {
     url.host_str().unwrap_or("")
 }
 

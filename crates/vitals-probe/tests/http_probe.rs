@@ -37,12 +37,13 @@ fn routes(req: &Req) -> Reply {
         "/see-other" => Reply::redirect(303, "/echo"),
         "/echo" => {
             let mut text = format!(
-                "{} ua={} x-token={} host={} connection={}\n",
+                "{} ua={} x-token={} host={} connection={} auth={}\n",
                 req.method,
                 req.header("user-agent").unwrap_or("-"),
                 req.header("x-token").unwrap_or("-"),
                 req.header("host").unwrap_or("-"),
                 req.header("connection").unwrap_or("-"),
+                req.header("authorization").unwrap_or("-"),
             );
             text.push_str(&String::from_utf8_lossy(&req.body));
             Reply::text(200, &text)
@@ -385,7 +386,7 @@ async fn request_is_sent_as_specified() {
     s.headers.insert("X-Token".into(), "secret-1".into());
     s.headers.insert("Connection".into(), "keep-alive".into());
     s.body_contains = Some(format!(
-        "PUT ua=vitals/{} x-token=secret-1 host={addr} connection=close\n{{\"probe\":true}}",
+        "PUT ua=vitals/{} x-token=secret-1 host={addr} connection=close auth=-\n{{\"probe\":true}}",
         env!("CARGO_PKG_VERSION")
     ));
     let out = run(&s).await;
@@ -548,4 +549,50 @@ async fn body_cut_short_is_reported() {
     let out = run(&spec(addr, "/")).await;
     assert_eq!(out.status, Status::Crit);
     assert_eq!(out.reason, "connection closed while reading the body");
+}
+
+#[tokio::test]
+async fn a_followed_redirect_body_is_not_read() {
+    let target = server().await;
+    let addr = serve_raw(move |mut tcp| async move {
+        let head = format!("HTTP/1.1 302 Found\r\nLocation: http://{target}/ok\r\n\r\n");
+        if tcp.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        // An endless body: only the client hanging up ends it.
+        let chunk = vec![b'r'; 16 * 1024];
+        while tcp.write_all(&chunk).await.is_ok() {}
+    })
+    .await;
+    let mut s = spec(addr, "/");
+    s.max_body_bytes = 1000;
+    let out = run(&s).await;
+    assert_eq!(
+        (out.status, out.reason.as_str()),
+        (Status::Ok, "HTTP 200"),
+        "{out:?}"
+    );
+    assert_eq!(value(&out.values, "body_bytes"), Some(11.0));
+}
+
+#[tokio::test]
+async fn credentials_stay_with_their_origin_on_redirects() {
+    let addr = server().await;
+    // Same origin: kept.
+    let mut s = spec(addr, "/see-other");
+    s.headers
+        .insert("Authorization".into(), "Bearer t0k3n".into());
+    s.body_contains = Some("auth=Bearer t0k3n".into());
+    assert_eq!(run(&s).await.status, Status::Ok);
+
+    // Another origin (another port): dropped, other headers kept.
+    let elsewhere = serve(move |_| Reply::redirect(302, &format!("http://{addr}/echo"))).await;
+    let mut s = spec(elsewhere, "/");
+    s.headers
+        .insert("Authorization".into(), "Bearer t0k3n".into());
+    s.headers.insert("X-Token".into(), "kept".into());
+    s.body_contains = Some("x-token=kept".into());
+    s.body_not_contains = Some("t0k3n".into());
+    let out = run(&s).await;
+    assert_eq!(out.status, Status::Ok, "{out:?}");
 }

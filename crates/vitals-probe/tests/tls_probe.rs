@@ -4,7 +4,9 @@
 
 mod http_support;
 
-use http_support::{closed_port, self_signed, serve_raw, serve_tls, value, Ca, Reply};
+use http_support::{
+    closed_port, self_signed, self_signed_ca_as_server, serve_raw, serve_tls, value, Ca, Reply,
+};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -324,5 +326,19 @@ async fn ca_file_changes_are_picked_up() {
     assert_eq!(
         out.reason,
         "certificate signed by unknown authority (not by the trusted CA of that name)"
+    );
+}
+
+#[tokio::test]
+async fn ca_certificate_used_as_server_certificate() {
+    let (config, pem) = self_signed_ca_as_server(&["localhost"]);
+    let addr = https_server(config).await;
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    std::io::Write::write_all(&mut file, pem.as_bytes()).unwrap();
+    let out = get(&https(addr, Some(&file))).await;
+    assert_eq!(out.status, Status::Crit);
+    assert_eq!(
+        out.reason,
+        "certificate is a CA certificate, not a server certificate"
     );
 }

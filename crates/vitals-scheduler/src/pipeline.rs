@@ -9,12 +9,15 @@
 
 use crate::model::{ModelHandle, DEFAULT_GROUP};
 use crate::{LiveState, Metrics};
+use std::any::Any;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-use vitals_core::health::AssetHealth;
+use vitals_alert::{AssetInfo, Assets, Engine, Output};
+use vitals_core::health::{AlarmQuery, AssetHealth};
+use vitals_core::Status;
 use vitals_core::{Observation, Timestamp};
 use vitals_store::{AssetRecord, CommitBatch, HealthUpdate, Store, StoreError};
 
@@ -62,8 +65,14 @@ pub enum HealthOpError {
     NotFound(String),
 }
 
+/// A call into the alert engine whose output is committed like everything else.
+type EngineCall =
+    Box<dyn FnOnce(&mut Engine, &dyn Assets, Timestamp, &mut Output) -> Box<dyn Any + Send> + Send>;
+type EngineReply = oneshot::Sender<Result<Box<dyn Any + Send>, StoreError>>;
+
 enum Msg {
     Obs(Observation),
+    Engine(EngineCall, EngineReply),
     Push(Vec<Pushed>, oneshot::Sender<Result<PushReport, StoreError>>),
     Health(
         HealthOp,
@@ -79,6 +88,7 @@ pub struct Pipeline {
     metrics: Arc<Metrics>,
     model: Arc<ModelHandle>,
     tx: mpsc::Sender<Msg>,
+    outbox_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Pipeline {
@@ -89,13 +99,17 @@ impl Pipeline {
         state: Arc<LiveState>,
         metrics: Arc<Metrics>,
         model: Arc<ModelHandle>,
+        engine: Engine,
     ) -> (Pipeline, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
+        let outbox_wake = Arc::new(tokio::sync::Notify::new());
         let worker = Worker {
             store: store.clone(),
             state: state.clone(),
             metrics: metrics.clone(),
             model: model.clone(),
+            engine,
+            outbox_wake: outbox_wake.clone(),
         };
         let handle = tokio::spawn(worker.run(rx));
         (
@@ -105,6 +119,7 @@ impl Pipeline {
                 metrics,
                 model,
                 tx,
+                outbox_wake,
             },
             handle,
         )
@@ -148,6 +163,31 @@ impl Pipeline {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Runs `f` on the alert engine inside the write path; its output is committed before this
+    /// returns `f`'s result.
+    pub async fn with_engine<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Engine, &dyn Assets, Timestamp, &mut Output) -> R + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let call: EngineCall =
+            Box::new(move |e, a, now, out| Box::new(f(e, a, now, out)) as Box<dyn Any + Send>);
+        self.tx
+            .send(Msg::Engine(call, tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let any = rx.await.map_err(|_| StoreError::Closed)??;
+        any.downcast::<R>()
+            .map(|b| *b)
+            .map_err(|_| StoreError::Backend("engine call returned an unexpected type".into()))
+    }
+
+    /// Woken whenever a commit put notifications in the outbox.
+    pub fn outbox_wake(&self) -> &Arc<tokio::sync::Notify> {
+        &self.outbox_wake
+    }
+
     /// Returns once everything queued before the call is committed.
     pub async fn flush(&self) {
         let (tx, rx) = oneshot::channel();
@@ -183,6 +223,76 @@ struct Worker {
     state: Arc<LiveState>,
     metrics: Arc<Metrics>,
     model: Arc<ModelHandle>,
+    engine: Engine,
+    outbox_wake: Arc<tokio::sync::Notify>,
+}
+
+/// What the engine sees of assets during a round: the live state, overlaid with this round's
+/// not-yet-visible observations and health.
+struct View<'a> {
+    state: &'a LiveState,
+    scratch: &'a HashMap<String, AssetHealth>,
+    statuses: &'a HashMap<String, HashMap<String, Status>>,
+}
+
+impl Assets for View<'_> {
+    fn info(&self, asset: &str) -> Option<AssetInfo> {
+        self.state.asset_info(asset)
+    }
+
+    fn is_down(&self, asset: &str) -> bool {
+        let map = self.state.read();
+        let mut worst: Option<Status> = map.get(asset).and_then(|a| a.status());
+        if let Some(round) = self.statuses.get(asset) {
+            // This round's observations replace those checks' latest status.
+            worst = map
+                .get(asset)
+                .map(|a| {
+                    a.checks
+                        .iter()
+                        .filter(|(name, _)| !round.contains_key(*name))
+                        .filter_map(|(_, c)| c.latest.as_ref().map(|l| l.status))
+                        .chain(round.values().copied())
+                        .reduce(Status::worst)
+                })
+                .unwrap_or_else(|| round.values().copied().reduce(Status::worst));
+        }
+        worst == Some(Status::Crit)
+    }
+
+    fn population(&self, group: &str, test: &str, q: &AlarmQuery) -> (Vec<String>, usize) {
+        let map = self.state.read();
+        let mut failing = Vec::new();
+        let mut population = 0;
+        let mut judge = |id: &str, h: &AssetHealth| {
+            if !h.state.get(group).is_some_and(|t| t.contains_key(test)) {
+                return;
+            }
+            population += 1;
+            if let Some(w) = h.window(test, q.repetition) {
+                if q.asset_fails(&w) {
+                    failing.push(id.to_string());
+                }
+            }
+        };
+        for (id, a) in map.iter() {
+            match self.scratch.get(id) {
+                Some(h) => judge(id, h),
+                None => judge(id, &a.health),
+            }
+        }
+        for (id, h) in self.scratch {
+            if !map.contains_key(id) {
+                judge(id, h);
+            }
+        }
+        failing.sort();
+        if q.population_alarms(failing.len(), population) {
+            (failing, population)
+        } else {
+            (Vec::new(), population)
+        }
+    }
 }
 
 /// Everything one drain turns into.
@@ -196,12 +306,15 @@ struct Round {
     push_replies: Vec<(oneshot::Sender<Result<PushReport, StoreError>>, PushReport)>,
     health_replies: Vec<oneshot::Sender<Result<Result<(), HealthOpError>, StoreError>>>,
     flushes: Vec<oneshot::Sender<()>>,
+    engine_calls: Vec<(EngineCall, EngineReply)>,
+    engine_replies: Vec<(EngineReply, Box<dyn Any + Send>)>,
+    statuses: HashMap<String, HashMap<String, Status>>,
     new_assets: HashSet<String>,
     probe_obs: usize,
 }
 
 impl Worker {
-    async fn run(self, mut rx: mpsc::Receiver<Msg>) {
+    async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
         let mut msgs = Vec::with_capacity(DRAIN);
         loop {
             msgs.clear();
@@ -239,6 +352,11 @@ impl Worker {
         // state or severity.
         if current.is_none_or(|t| obs.time >= t) {
             round.latest.insert(key, obs.time);
+            round
+                .statuses
+                .entry(obs.asset.clone())
+                .or_default()
+                .insert(obs.check.clone(), obs.status);
             let groups = {
                 let asset_groups = self.state.groups(&obs.asset).unwrap_or_default();
                 model.groups_for(&obs.check, &asset_groups)
@@ -259,7 +377,7 @@ impl Worker {
         round.batch.observations.push(obs);
     }
 
-    async fn prepare(&self, msgs: &mut Vec<Msg>) -> Round {
+    async fn prepare(&mut self, msgs: &mut Vec<Msg>) -> Round {
         let mut round = Round::default();
         // Idempotency keys: one look-up for the whole drain, plus duplicates within it.
         let ids: Vec<String> = msgs
@@ -287,6 +405,7 @@ impl Worker {
                             }
                             Msg::Obs(o) => self.add_observation(&mut round, o),
                             Msg::Flush(f) => round.flushes.push(f),
+                            Msg::Engine(call, reply) => round.engine_calls.push((call, reply)),
                         }
                     }
                     return round;
@@ -350,12 +469,37 @@ impl Worker {
                     }
                 }
                 Msg::Flush(f) => round.flushes.push(f),
+                Msg::Engine(call, reply) => round.engine_calls.push((call, reply)),
             }
         }
+        self.decide(&mut round);
         round
     }
 
-    async fn finish(&self, round: Round) {
+    /// Alert decisions for the round: rules over its observations, then the engine calls.
+    fn decide(&mut self, round: &mut Round) {
+        let now = crate::now();
+        let mut out = Output::default();
+        {
+            let view = View {
+                state: &self.state,
+                scratch: &round.scratch,
+                statuses: &round.statuses,
+            };
+            self.engine
+                .observe(&round.batch.observations, &view, now, &mut out);
+            for (call, reply) in round.engine_calls.drain(..) {
+                let r = call(&mut self.engine, &view, now, &mut out);
+                round.engine_replies.push((reply, r));
+            }
+        }
+        round.batch.alerts = out.alerts;
+        round.batch.alert_events = out.events;
+        round.batch.outbox = out.outbox;
+        round.batch.silences = out.silences;
+    }
+
+    async fn finish(&mut self, round: Round) {
         let Round {
             batch,
             scratch,
@@ -363,11 +507,12 @@ impl Worker {
             health_replies,
             flushes,
             probe_obs,
+            engine_replies,
             ..
         } = round;
         let n = batch.observations.len() as u64;
-        let has_work =
-            !batch.observations.is_empty() || !batch.health.is_empty() || !batch.assets.is_empty();
+        let has_work = batch != CommitBatch::default();
+        let notify_outbox = !batch.outbox.is_empty();
         let result = if has_work {
             self.commit_with_retry(&batch, probe_obs > 0).await
         } else {
@@ -387,6 +532,12 @@ impl Worker {
                 for reply in health_replies {
                     let _ = reply.send(Ok(Ok(())));
                 }
+                for (reply, r) in engine_replies {
+                    let _ = reply.send(Ok(r));
+                }
+                if notify_outbox {
+                    self.outbox_wake.notify_one();
+                }
             }
             Err(e) => {
                 // Callers that asked for durability learn it failed; probe results are still
@@ -398,13 +549,32 @@ impl Worker {
                 for reply in health_replies {
                     let _ = reply.send(Err(StoreError::Backend(msg.clone())));
                 }
+                for (reply, _) in engine_replies {
+                    let _ = reply.send(Err(StoreError::Backend(msg.clone())));
+                }
                 if probe_obs > 0 {
                     self.state.apply(&batch.observations);
                 }
+                // The engine decided things that were not stored: start again from the store.
+                self.resync_engine().await;
             }
         }
         for f in flushes {
             let _ = f.send(());
+        }
+    }
+
+    async fn resync_engine(&mut self) {
+        let loaded = async {
+            let open = self.store.open_alerts().await?;
+            let ids = self.store.max_ids().await?;
+            let silences = self.store.silences(crate::now()).await?;
+            Ok::<_, StoreError>((open, silences, ids))
+        }
+        .await;
+        match loaded {
+            Ok((open, silences, ids)) => self.engine.resync(open, silences, ids),
+            Err(e) => tracing::error!(error = %e, "cannot reload alerts after a failed commit"),
         }
     }
 

@@ -153,6 +153,37 @@ impl LiveState {
         self.read().get(asset).map(|a| a.health.clone())
     }
 
+    /// What the alert engine needs of an asset.
+    pub fn asset_info(&self, id: &str) -> Option<vitals_alert::AssetInfo> {
+        let map = self.read();
+        let a = map.get(id)?;
+        let list = |key: &str| -> Vec<String> {
+            match a.record.metadata.get(key) {
+                Some(serde_json::Value::String(s)) => s
+                    .split([',', ';'])
+                    .map(|x| x.trim().to_string())
+                    .filter(|x| !x.is_empty())
+                    .collect(),
+                Some(serde_json::Value::Array(v)) => v
+                    .iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        let unsubscribed = list("unsubscribed");
+        Some(vitals_alert::AssetInfo {
+            name: a.record.name.clone(),
+            groups: a.record.groups.clone(),
+            labels: a.record.labels.clone(),
+            parents: a.record.parents.clone(),
+            contacts: list("contacts")
+                .into_iter()
+                .filter(|c| !unsubscribed.iter().any(|u| u.eq_ignore_ascii_case(c)))
+                .collect(),
+        })
+    }
+
     pub fn contains(&self, id: &str) -> bool {
         self.read().contains_key(id)
     }

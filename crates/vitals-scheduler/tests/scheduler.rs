@@ -67,6 +67,7 @@ fn rig() -> Rig {
         state.clone(),
         metrics.clone(),
         Arc::new(vitals_scheduler::ModelHandle::default()),
+        vitals_alert::Engine::new(vec![], vec![], None, vec![], vec![], (0, 0)),
     );
     Rig {
         _dir: dir,

@@ -10,6 +10,7 @@
 //! Handlers read the in-memory [`LiveState`](vitals_scheduler::LiveState) for current status and
 //! go to the store only for history.
 
+mod alerts;
 mod api;
 mod compat;
 mod error;
@@ -115,6 +116,18 @@ pub fn router(app: AppState) -> Router {
             "/api/v1/results",
             post(ingest::post_results).layer(DefaultBodyLimit::max(MAX_RESULTS_BODY)),
         )
+        .route("/api/v1/alerts", get(alerts::list))
+        .route("/api/v1/alerts/{id}", get(alerts::get))
+        .route("/api/v1/alerts/{id}/ack", post(alerts::ack))
+        .route(
+            "/api/v1/silences",
+            get(alerts::silences).post(alerts::create_silence),
+        )
+        .route(
+            "/api/v1/silences/{id}",
+            axum::routing::delete(alerts::expire_silence),
+        )
+        .route("/api/v1/notifications", get(alerts::notifications))
         .route("/ping/{slug}", get(ingest::ping).post(ingest::ping))
         .route(
             "/ping/{slug}/{event}",

@@ -41,6 +41,7 @@ impl TestApp {
             state.clone(),
             metrics,
             Arc::new(vitals_scheduler::ModelHandle::default()),
+            vitals_alert::Engine::new(vec![], vec![], None, vec![], vec![], (0, 0)),
         );
         let assets = vec![
             AssetRecord {

@@ -62,7 +62,13 @@ impl T {
         let state = Arc::new(LiveState::new());
         let metrics = Arc::new(Metrics::default());
         let model = Arc::new(ModelHandle::new(Model::from_config(&cfg)));
-        let (pipeline, _) = Pipeline::start(store.clone(), state, metrics, model);
+        let (pipeline, _) = Pipeline::start(
+            store.clone(),
+            state,
+            metrics,
+            model,
+            vitals_alert::Engine::new(vec![], vec![], None, vec![], vec![], (0, 0)),
+        );
         let heartbeats = Arc::new(HeartbeatRegistry::default());
         heartbeats.sync(&cfg.checks, vitals_scheduler::now());
         let app = AppState {
@@ -126,6 +132,8 @@ impl T {
     /// Posts `heartrate` results for `uid` in order.
     async fn hearts(&self, uid: &str, rates: &[i64]) {
         for r in rates {
+            // Distinct milliseconds, so "newest first" has one answer.
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
             let (s, v) = self
                 .post_form(
                     &format!("/health_test/heart/{uid}/"),

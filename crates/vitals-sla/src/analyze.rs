@@ -60,7 +60,10 @@ pub struct GroupStats {
 impl GroupStats {
     /// The value of percentile `p`, if it was computed.
     pub fn percentile(&self, p: Percentile) -> Option<u64> {
-        self.percentiles.iter().find(|(q, _)| *q == p).map(|(_, v)| *v)
+        self.percentiles
+            .iter()
+            .find(|(q, _)| *q == p)
+            .map(|(_, v)| *v)
     }
 }
 
@@ -134,8 +137,6 @@ pub fn analyze(
         progress,
     };
 
-    let t0 = std::time::Instant::now();
-    let tm = |what: &str| if std::env::var_os("SLA_T").is_some() { eprintln!("{what}: {:?}", t0.elapsed()) };
     let mut bufs: Vec<Buf> = Vec::new();
     let mut inputs = Vec::with_capacity(files.len());
     for path in files {
@@ -150,7 +151,8 @@ pub fn analyze(
             Input::Gzip(_) => 0,
         })
         .sum();
-    let chunk_size = (plain_bytes / (threads * 4)).clamp(1 << 20, 64 << 20);
+    // Many chunks per thread, so that the last one to finish leaves the others idle briefly.
+    let chunk_size = (plain_bytes / (threads * 16)).clamp(1 << 20, 16 << 20);
     let mut work: Vec<(usize, usize, usize, usize)> = Vec::new(); // file, buf, start, end
     for (file, input) in inputs.iter().enumerate() {
         if let Input::Plain { buf } = input {
@@ -197,7 +199,6 @@ pub fn analyze(
         outs.extend(done.into_iter().map(|(i, out)| (work[i].0, out)));
     }
 
-    tm("phase1");
     // Gzip'd files, one after the other; each yields its chunks in order.
     for (file, input) in inputs.into_iter().enumerate() {
         if let Input::Gzip(f) = input {
@@ -234,13 +235,10 @@ pub fn analyze(
         malformed += out.malformed;
     }
 
-    tm("lines");
     let mut merged = merge(&mut outs, targets);
-    tm("merge");
     let (db, uncorrelated_db_calls, uncorrelated_db_us) =
         finish(&mut merged, &outs, &bufs, threads);
 
-    tm("finish");
     let groups = merged
         .groups
         .into_iter()
@@ -299,7 +297,7 @@ fn open(path: &Path, bufs: &mut Vec<Buf>) -> anyhow::Result<Input> {
         // mapped, reading the lost pages faults — the trade-off every mmap-based log reader
         // (ripgrep included) makes for reading at memory speed; logs are appended, not truncated,
         // and a rotated file is renamed, which does not disturb the map.
-        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }
+        let map = unsafe { memmap2::Mmap::map(&file) }
             .with_context(|| format!("cannot map {}", path.display()))?;
         Buf::Map(map)
     } else {
@@ -310,7 +308,9 @@ fn open(path: &Path, bufs: &mut Vec<Buf>) -> anyhow::Result<Input> {
         Buf::Owned(data)
     };
     bufs.push(buf);
-    Ok(Input::Plain { buf: bufs.len() - 1 })
+    Ok(Input::Plain {
+        buf: bufs.len() - 1,
+    })
 }
 
 /// Cuts `data` into ranges of about `size` bytes that start and end at line boundaries.
@@ -377,7 +377,7 @@ fn scan_gzip(
                 },
             );
             let mut decoder = MultiGzDecoder::new(reader);
-            if let Err(e) = decompress_blocks(&mut decoder, &tx) {
+            if let Err(e) = decompress_blocks(&mut decoder, &tx, GZIP_BLOCK, GZIP_MAX_LINE) {
                 let _ = tx.send(Err(e));
             }
         });
@@ -413,16 +413,20 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// Sends blocks that end at a line boundary; a receiver that hung up ends the loop.
+/// Sends blocks of about `block` bytes that end at a line boundary; a line longer than
+/// `max_line` is dropped and reported as [`Block::TooLong`]. A receiver that hung up ends the
+/// loop.
 fn decompress_blocks(
     r: &mut impl Read,
     tx: &mpsc::SyncSender<io::Result<Block>>,
+    block: usize,
+    max_line: usize,
 ) -> io::Result<()> {
     let mut carry: Vec<u8> = Vec::new();
     loop {
         let mut buf = std::mem::take(&mut carry);
         let start = buf.len();
-        buf.resize(start + GZIP_BLOCK, 0);
+        buf.resize(start + block, 0);
         let n = read_full(r, &mut buf[start..])?;
         buf.truncate(start + n);
         if n == 0 {
@@ -439,7 +443,7 @@ fn decompress_blocks(
                     return Ok(());
                 }
             }
-            None if buf.len() < GZIP_MAX_LINE => carry = buf,
+            None if buf.len() < max_line => carry = buf,
             None => {
                 // Drop the rest of this line without keeping it.
                 let mut scratch = vec![0u8; 64 << 10];
@@ -537,17 +541,25 @@ fn merge(outs: &mut [(usize, ChunkOut)], targets: &[Target]) -> Merged {
                     groups.len() as u32 - 1
                 });
                 let g = &mut groups[i as usize];
-                if g.durations.is_empty() {
-                    g.durations = std::mem::take(&mut local.durations);
-                } else {
-                    g.durations.append(&mut local.durations);
-                }
+                g.count += local.durations.len() as u64;
                 g.errors += local.errors;
                 g.total_us += local.total_us;
                 i
             })
             .collect();
         group_maps.push(group_map);
+    }
+    // Now that sizes are known, gather each group's durations with one allocation.
+    for g in &mut groups {
+        g.durations.reserve_exact(g.count as usize);
+    }
+    for ((_, out), group_map) in outs.iter_mut().zip(&group_maps) {
+        for (local, &i) in out.groups.iter_mut().zip(group_map) {
+            groups[i as usize]
+                .durations
+                .extend_from_slice(&local.durations);
+            local.durations = Vec::new();
+        }
     }
     Merged {
         ops,
@@ -718,5 +730,60 @@ fn join_partition(
                 acc.db[g as usize] += u128::from(e.db_us);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blocks(input: &[u8], block: usize, max_line: usize) -> Vec<Option<Vec<u8>>> {
+        let (tx, rx) = mpsc::sync_channel(1000);
+        decompress_blocks(&mut &input[..], &tx, block, max_line).unwrap();
+        drop(tx);
+        rx.into_iter()
+            .map(|b| match b.unwrap() {
+                Block::Lines(data) => Some(data),
+                Block::TooLong => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn streamed_blocks_end_at_line_boundaries() {
+        let input = b"one\ntwo\nthree\nfour";
+        let got = blocks(input, 5, 100);
+        assert!(got.iter().all(Option::is_some));
+        let joined: Vec<u8> = got.iter().flatten().flatten().copied().collect();
+        assert_eq!(joined, input);
+        for b in got.iter().flatten().take(got.len() - 1) {
+            assert_eq!(b.last(), Some(&b'\n'));
+        }
+    }
+
+    #[test]
+    fn overlong_streamed_lines_are_dropped_not_buffered() {
+        let mut input = b"short\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 1000));
+        input.extend_from_slice(b"\nafter\n");
+        let got = blocks(&input, 16, 64);
+        assert!(got.contains(&None), "one line too long");
+        let kept: Vec<u8> = got.iter().flatten().flatten().copied().collect();
+        assert_eq!(kept, b"short\nafter\n");
+    }
+
+    #[test]
+    fn line_chunks_cover_the_input_at_line_boundaries() {
+        let data = b"aaaa\nbb\ncccccc\nd\n\ne";
+        for size in 1..data.len() + 2 {
+            let chunks = line_chunks(data, size);
+            assert_eq!(chunks.first().map(|c| c.0), Some(0));
+            assert_eq!(chunks.last().map(|c| c.1), Some(data.len()));
+            for pair in chunks.windows(2) {
+                assert_eq!(pair[0].1, pair[1].0);
+                assert_eq!(data[pair[0].1 - 1], b'\n');
+            }
+        }
+        assert!(line_chunks(b"", 4).is_empty());
     }
 }

@@ -80,7 +80,9 @@ impl fmt::Display for DurationError {
         f.write_str(match self {
             DurationError::NoNumber => "no number",
             DurationError::NoUnit => "no unit",
-            DurationError::UnknownUnit => "unknown unit (use microseconds, us, milliseconds, ms, seconds or s)",
+            DurationError::UnknownUnit => {
+                "unknown unit (use microseconds, us, milliseconds, ms, seconds or s)"
+            }
             DurationError::OutOfRange => "out of range",
         })
     }
@@ -277,7 +279,11 @@ fn bare(line: &[u8], at: usize) -> Option<(&[u8], usize)> {
         return None;
     }
     let end = find_byte2(line, at, b' ', b'=')?;
-    (line[end] == b' ').then(|| (trim(&line[at..end]), end))
+    if line[end] == b' ' {
+        Some((trim(&line[at..end]), end))
+    } else {
+        None
+    }
 }
 
 /// Fast path for lines in exactly the platform's layout (`LogPoint="…" LogPointUniqId="…"
@@ -396,7 +402,11 @@ fn scan(line: &[u8]) -> Raw<'_> {
                 State::Quoted | State::Open => continue,
                 State::Key | State::Bare => {}
             }
-            let floor = if state == State::Bare { value_start } else { segment };
+            let floor = if state == State::Bare {
+                value_start
+            } else {
+                segment
+            };
             let here = key_at(line, floor, i);
             if state == State::Bare && field != 0 {
                 let key_start = if here != 0 {
@@ -472,6 +482,13 @@ pub fn parse_line(line: &[u8]) -> Result<SlaLine<'_>, Malformed> {
 /// are rounded to the nearest).
 pub fn parse_duration_us(value: &[u8]) -> Result<u64, DurationError> {
     let value = trim(value);
+    // Fast path for the platform's own form, `767 microseconds`.
+    let digits = value.iter().take_while(|b| b.is_ascii_digit()).count();
+    if (1..=15).contains(&digits) && eq_const(&value[digits..], b" microseconds") {
+        return Ok(value[..digits]
+            .iter()
+            .fold(0, |n, d| n * 10 + u64::from(d - b'0')));
+    }
     let digits_end = value
         .iter()
         .position(|b| !b.is_ascii_digit() && *b != b'.')
@@ -587,7 +604,12 @@ pub fn period_label(key: u32, by: Period) -> String {
                 key % 100
             )
         }
-        Period::Day => format!("{:04}-{:02}-{:02}", key / 10_000, key / 100 % 100, key % 100),
+        Period::Day => format!(
+            "{:04}-{:02}-{:02}",
+            key / 10_000,
+            key / 100 % 100,
+            key % 100
+        ),
     }
 }
 
@@ -617,8 +639,14 @@ mod tests {
         assert_eq!(l.message_id, Some(&b"AAABXOMQcV1mt6jYItbXz1NPU0k="[..]));
         assert!(l.ok);
         assert_eq!(l.soap_operation, Some(&b"GetLogStatementsForCPRPerson"[..]));
-        assert_eq!(period_key(SERVICE_LINE.as_bytes(), Period::Hour), Some(2017_06_26_08));
-        assert_eq!(period_key(SERVICE_LINE.as_bytes(), Period::Day), Some(2017_06_26));
+        assert_eq!(
+            period_key(SERVICE_LINE.as_bytes(), Period::Hour),
+            Some(2_017_062_608)
+        );
+        assert_eq!(
+            period_key(SERVICE_LINE.as_bytes(), Period::Day),
+            Some(20_170_626)
+        );
     }
 
     #[test]
@@ -648,7 +676,10 @@ mod tests {
     #[test]
     fn malformed_lines_say_why() {
         assert_eq!(parse_line(b""), Err(Malformed::Missing("LogPoint")));
-        assert_eq!(parse_line(b"just some text"), Err(Malformed::Missing("LogPoint")));
+        assert_eq!(
+            parse_line(b"just some text"),
+            Err(Malformed::Missing("LogPoint"))
+        );
         assert_eq!(
             parse_line(br#"LogPoint="x" Result=OK"#),
             Err(Malformed::Missing("Duration"))
@@ -714,10 +745,20 @@ mod tests {
         }
     }
 
+    /// Each wanted key with its value, and the wanted key whose quote was cut off.
+    type Fields = (Vec<(String, Option<Vec<u8>>)>, Option<String>);
+
     /// The plain definition of the key/value grammar, one byte at a time: what `scan` must
     /// agree with.
-    fn reference_fields(line: &[u8]) -> (Vec<(String, Option<Vec<u8>>)>, Option<String>) {
-        let keys = ["LogPoint", "LogPointUniqId", "Duration", "MessageId", "Result", "SOAPOperation"];
+    fn reference_fields(line: &[u8]) -> Fields {
+        let keys = [
+            "LogPoint",
+            "LogPointUniqId",
+            "Duration",
+            "MessageId",
+            "Result",
+            "SOAPOperation",
+        ];
         let mut found: Vec<(String, Option<Vec<u8>>)> =
             keys.iter().map(|k| (k.to_string(), None)).collect();
         let mut unterminated = None;
@@ -763,14 +804,15 @@ mod tests {
         (found, unterminated)
     }
 
-    fn fast_fields(line: &[u8]) -> (Vec<(String, Option<Vec<u8>>)>, Option<String>) {
+    fn fast_fields(line: &[u8]) -> Fields {
         let raw = scan_platform_layout(line).unwrap_or_else(|| scan(line));
         let fields = [F_LOG_POINT, F_UNIQ, F_DURATION, F_MESSAGE, F_RESULT, F_SOAP];
         let found = fields
             .iter()
             .map(|&f| (field_name(f).to_string(), raw.get(f).map(<[u8]>::to_vec)))
             .collect();
-        let unterminated = (raw.unterminated != 0).then(|| field_name(raw.unterminated).to_string());
+        let unterminated =
+            (raw.unterminated != 0).then(|| field_name(raw.unterminated).to_string());
         (found, unterminated)
     }
 
@@ -833,7 +875,10 @@ mod tests {
     #[test]
     fn seed_lines_agree_with_the_plain_definition() {
         for line in [DB_LINE, SERVICE_LINE] {
-            assert_eq!(fast_fields(line.as_bytes()), reference_fields(line.as_bytes()));
+            assert_eq!(
+                fast_fields(line.as_bytes()),
+                reference_fields(line.as_bytes())
+            );
         }
     }
 
@@ -870,11 +915,17 @@ mod tests {
 
     #[test]
     fn periods() {
-        assert_eq!(period_key(b"2017-06-26T23:59:59", Period::Hour), Some(2017_06_26_23));
+        assert_eq!(
+            period_key(b"2017-06-26T23:59:59", Period::Hour),
+            Some(2_017_062_623)
+        );
         assert_eq!(period_key(b"2017-13-26 08", Period::Day), None);
         assert_eq!(period_key(b"2017-06-26 24", Period::Hour), None);
         assert_eq!(period_key(b"[main] 2017-06-26 08", Period::Hour), None);
-        assert_eq!(period_label(2017_06_26_08, Period::Hour), "2017-06-26 08:00");
-        assert_eq!(period_label(2017_06_26, Period::Day), "2017-06-26");
+        assert_eq!(
+            period_label(2_017_062_608, Period::Hour),
+            "2017-06-26 08:00"
+        );
+        assert_eq!(period_label(20_170_626, Period::Day), "2017-06-26");
     }
 }

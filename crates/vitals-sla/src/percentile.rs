@@ -63,7 +63,8 @@ impl FromStr for Percentile {
     /// `95`, `99.9`, `95%`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let text = s.trim().trim_end_matches('%').trim_end();
-        let bad = || format!("percentile {s:?} is not a number in (0, 100] with at most 3 decimals");
+        let bad =
+            || format!("percentile {s:?} is not a number in (0, 100] with at most 3 decimals");
         let (int, frac) = text.split_once('.').unwrap_or((text, ""));
         if int.is_empty() && frac.is_empty()
             || frac.len() > 3
@@ -72,7 +73,11 @@ impl FromStr for Percentile {
         {
             return Err(bad());
         }
-        let int: u32 = if int.is_empty() { 0 } else { int.parse().map_err(|_| bad())? };
+        let int: u32 = if int.is_empty() {
+            0
+        } else {
+            int.parse().map_err(|_| bad())?
+        };
         let frac: u32 = if frac.is_empty() {
             0
         } else {
@@ -145,19 +150,31 @@ mod tests {
         assert_eq!(select(&mut [7], &[p("0.001"), p("100")]), Some(vec![7, 7]));
         let mut hundred: Vec<u64> = (1..=100).rev().collect();
         assert_eq!(
-            select(&mut hundred, &[p("99"), p("95"), p("50"), p("99.9"), p("95")]),
+            select(
+                &mut hundred,
+                &[p("99"), p("95"), p("50"), p("99.9"), p("95")]
+            ),
             Some(vec![99, 95, 50, 100, 95])
         );
     }
 
     #[test]
     fn parse_and_display() {
-        for (text, milli) in [("95", 95_000), ("99.9", 99_900), ("95%", 95_000), ("0.5", 500), ("100", 100_000)] {
+        for (text, milli) in [
+            ("95", 95_000),
+            ("99.9", 99_900),
+            ("95%", 95_000),
+            ("0.5", 500),
+            ("100", 100_000),
+        ] {
             let p: Percentile = text.parse().unwrap();
             assert_eq!(p.milli(), milli, "{text}");
         }
         assert_eq!("99.9".parse::<Percentile>().unwrap().to_string(), "99.9");
-        assert_eq!("99.125".parse::<Percentile>().unwrap().to_string(), "99.125");
+        assert_eq!(
+            "99.125".parse::<Percentile>().unwrap().to_string(),
+            "99.125"
+        );
         for bad in ["", "0", "100.1", "101", "abc", "99.1234", "-5", "1e2", "."] {
             assert!(bad.parse::<Percentile>().is_err(), "{bad}");
         }

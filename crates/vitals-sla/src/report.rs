@@ -149,7 +149,11 @@ impl Report {
             .count() as u64;
         let all = operations.iter().map(|o| o.targets.len()).sum::<usize>() as u64;
         Report {
-            files: analysis.files.iter().map(|f| f.display().to_string()).collect(),
+            files: analysis
+                .files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect(),
             by: analysis.by.map(|b| b.name()),
             lines: analysis.lines,
             malformed: analysis.malformed,

@@ -117,7 +117,8 @@ pub(crate) fn scan_chunk(data: &[u8], ctx: &ScanCtx<'_>, mut ids: IdStore<'_>) -
     let mut out = ChunkOut::empty();
     let mut op_index: HashMap<(&[u8], &[u8]), u32, FixedState> =
         HashMap::with_hasher(ctx.hasher.clone());
-    let mut group_index: HashMap<(u32, u32), u32, FixedState> = HashMap::with_hasher(ctx.hasher.clone());
+    let mut group_index: HashMap<(u32, u32), u32, FixedState> =
+        HashMap::with_hasher(ctx.hasher.clone());
     let mut recent: Vec<Option<Pending<'_>>> = vec![None; RECENT_SLOTS];
     let mut start = 0;
     let mut reported = 0;
@@ -131,7 +132,8 @@ pub(crate) fn scan_chunk(data: &[u8], ctx: &ScanCtx<'_>, mut ids: IdStore<'_>) -
         out.lines += 1;
         start = end + 1;
         if start - reported >= PROGRESS_STEP {
-            ctx.progress.fetch_add((start - reported) as u64, Ordering::Relaxed);
+            ctx.progress
+                .fetch_add((start - reported) as u64, Ordering::Relaxed);
             reported = start;
         }
         if line.iter().all(u8::is_ascii_whitespace) {
@@ -169,7 +171,10 @@ pub(crate) fn scan_chunk(data: &[u8], ctx: &ScanCtx<'_>, mut ids: IdStore<'_>) -
                     name.push(b':');
                     name.extend_from_slice(detail);
                 }
-                out.ops.push(LocalOp { name, service: false });
+                out.ops.push(LocalOp {
+                    name,
+                    service: false,
+                });
                 op_index.insert((rec.log_point, detail), op);
                 op
             }
@@ -230,8 +235,10 @@ pub(crate) fn scan_chunk(data: &[u8], ctx: &ScanCtx<'_>, mut ids: IdStore<'_>) -
     for p in recent.iter_mut().filter_map(Option::take) {
         emit(&mut out.ids, &mut ids, data, p);
     }
-    ctx.progress
-        .fetch_add(data.len().saturating_sub(reported) as u64, Ordering::Relaxed);
+    ctx.progress.fetch_add(
+        data.len().saturating_sub(reported) as u64,
+        Ordering::Relaxed,
+    );
     out
 }
 

@@ -57,7 +57,9 @@ impl FromStr for Target {
             .ok_or_else(|| format!("target {s:?} is not OP=PCT:DURATION (no ':')"))?;
         let pattern = pattern.trim();
         if pattern.is_empty() {
-            return Err(format!("target {s:?}: the operation pattern is empty (use * for all)"));
+            return Err(format!(
+                "target {s:?}: the operation pattern is empty (use * for all)"
+            ));
         }
         Ok(Target {
             pattern: pattern.to_string(),
@@ -81,7 +83,11 @@ pub fn parse_limit(text: &str) -> Result<u64, String> {
         "m" | "min" => 60e6,
         "h" => 3600e6,
         "" => return Err(format!("duration {text:?} needs a unit (us, ms, s, m, h)")),
-        other => return Err(format!("duration {text:?} has unknown unit {other:?} (use us, ms, s, m, h)")),
+        other => {
+            return Err(format!(
+                "duration {text:?} has unknown unit {other:?} (use us, ms, s, m, h)"
+            ))
+        }
     };
     let value: f64 = number
         .parse()
@@ -212,7 +218,16 @@ mod tests {
         let t: Target = "*=99.9%:750ms".parse().unwrap();
         assert_eq!((t.percentile.milli(), t.limit_us), (99_900, 750_000));
         assert_eq!("x=50:1500us".parse::<Target>().unwrap().limit_us, 1_500);
-        for bad in ["minlog2", "x=95", "=95:1s", "x=95:1", "x=95:1parsec", "x=101:1s", "x=95:-1s", "x=95:s"] {
+        for bad in [
+            "minlog2",
+            "x=95",
+            "=95:1s",
+            "x=95:1",
+            "x=95:1parsec",
+            "x=101:1s",
+            "x=95:-1s",
+            "x=95:s",
+        ] {
             assert!(bad.parse::<Target>().is_err(), "{bad}");
         }
         let err = "x=95:2.5".parse::<Target>().unwrap_err();
@@ -236,10 +251,14 @@ mod tests {
 
     #[test]
     fn first_match_per_percentile_wins() {
-        let targets: Vec<Target> = ["minlog2.AddRegistrations=95:6.5s", "minlog2.*=95:2.5s", "*=98:5.5s"]
-            .iter()
-            .map(|s| s.parse().unwrap())
-            .collect();
+        let targets: Vec<Target> = [
+            "minlog2.AddRegistrations=95:6.5s",
+            "minlog2.*=95:2.5s",
+            "*=98:5.5s",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
         let add = applicable(&targets, "minlog2.AddRegistrations");
         assert_eq!(add.len(), 2);
         assert_eq!(add[0].limit_us, 6_500_000);
@@ -254,7 +273,10 @@ mod tests {
         let ok = "[[target]]\noperation = \"minlog2.*\"\npercentile = 95\nwithin = \"2.5s\"\n\n[[target]]\noperation = \"*\"\npercentile = 98.5\nwithin = \"5500ms\"\n";
         let t = parse_targets_toml(ok).unwrap();
         assert_eq!(t.len(), 2);
-        assert_eq!((t[1].percentile.milli(), t[1].limit_us), (98_500, 5_500_000));
+        assert_eq!(
+            (t[1].percentile.milli(), t[1].limit_us),
+            (98_500, 5_500_000)
+        );
         let bad = "[[target]]\noperation = \"\"\npercentile = 0\nwithin = \"5\"\n";
         let err = parse_targets_toml(bad).unwrap_err();
         assert!(err.contains("target[0].operation"), "{err}");

@@ -1,9 +1,11 @@
-//! Raw append throughput of the SQLite store (no HTTP), with realistic observations.
+//! Raw append throughput of the SQLite store (no HTTP), with realistic observations: 1,000
+//! checks in turn, six latency/size values each, 5% failing, 10% with components.
 //!
 //! - `append/batch_500`: one `append` of 500 observations (one commit).
 //! - `append/single`: one `append` of 1 observation at a time, awaited (one commit each).
 //! - `append/concurrent_1000x1`: 1,000 tasks each appending 1 observation at once; group
 //!   commit folds them into a few transactions.
+//! - `latest/10000_checks`: the warm-start read over 10,000 checks.
 //!
 //! Run: `cargo bench -p vitals-store-sqlite --bench append`. Throughput is in elements
 //! (observations) per second.
@@ -134,5 +136,42 @@ fn append(c: &mut Criterion) {
     rt.block_on(store.close()).expect("close");
 }
 
-criterion_group!(benches, append);
+/// Warm start: the newest observation of each of 10,000 checks, half of them staged.
+fn latest(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open_in(dir.path()).expect("open store");
+    let mut gen = Gen { n: 0, rng: 7 };
+    rt.block_on(async {
+        for _ in 0..3 {
+            let batch: Vec<Observation> = gen
+                .batch(10_000)
+                .into_iter()
+                .enumerate()
+                .map(|(i, mut o)| {
+                    // 10,000 distinct checks instead of the generator's 1,000.
+                    o.check = format!("{}-{}", o.check, i / 1_000);
+                    o
+                })
+                .collect();
+            store.append(batch).await.expect("append");
+        }
+    });
+    let mut group = c.benchmark_group("latest");
+    group.throughput(Throughput::Elements(10_000));
+    group.bench_function("10000_checks", |b| {
+        b.iter(|| {
+            let got = rt.block_on(store.latest()).expect("latest");
+            assert_eq!(got.len(), 10_000);
+        })
+    });
+    group.finish();
+    rt.block_on(store.close()).expect("close");
+}
+
+criterion_group!(benches, append, latest);
 criterion_main!(benches);

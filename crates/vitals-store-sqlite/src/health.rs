@@ -57,7 +57,9 @@ pub fn remember_ids(conn: &Connection, ids: &[String]) -> Result<(), StoreError>
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
     let mut stmt = conn
-        .prepare_cached("INSERT INTO result_ids (id, ts) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING")
+        .prepare_cached(
+            "INSERT INTO result_ids (id, ts) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
+        )
         .map_err(backend)?;
     for id in ids {
         stmt.execute(params![id, now]).map_err(backend)?;
@@ -71,7 +73,10 @@ pub fn seen_ids(conn: &Connection, ids: &[String]) -> Result<HashSet<String>, St
         .map_err(backend)?;
     let mut out = HashSet::new();
     for id in ids {
-        let hit: Option<i64> = stmt.query_row([id], |r| r.get(0)).optional().map_err(backend)?;
+        let hit: Option<i64> = stmt
+            .query_row([id], |r| r.get(0))
+            .optional()
+            .map_err(backend)?;
         if hit.is_some() {
             out.insert(id.clone());
         }
@@ -83,7 +88,9 @@ pub fn rows(conn: &Connection) -> Result<Vec<HealthRow>, StoreError> {
     let mut out = Vec::new();
     let corrupt = |e: rusqlite::Error| StoreError::Corrupt(format!("health row: {e}"));
     let mut stmt = conn
-        .prepare_cached("SELECT asset, grp, test, score, updated FROM health_state ORDER BY asset, grp, test")
+        .prepare_cached(
+            "SELECT asset, grp, test, score, updated FROM health_state ORDER BY asset, grp, test",
+        )
         .map_err(backend)?;
     let mut rows = stmt.query([]).map_err(backend)?;
     while let Some(r) = rows.next().map_err(backend)? {
@@ -98,7 +105,9 @@ pub fn rows(conn: &Connection) -> Result<Vec<HealthRow>, StoreError> {
         });
     }
     let mut stmt = conn
-        .prepare_cached("SELECT asset, grp, score, updated FROM health_severity ORDER BY asset, grp")
+        .prepare_cached(
+            "SELECT asset, grp, score, updated FROM health_severity ORDER BY asset, grp",
+        )
         .map_err(backend)?;
     let mut rows = stmt.query([]).map_err(backend)?;
     while let Some(r) = rows.next().map_err(backend)? {
@@ -115,28 +124,47 @@ pub fn rows(conn: &Connection) -> Result<Vec<HealthRow>, StoreError> {
     Ok(out)
 }
 
-/// Newest scores first; a NULL score is the status' default score.
-pub fn recent_scores(conn: &Connection, asset: &str, check: &str, limit: usize) -> Result<Vec<i64>, StoreError> {
+/// Newest scores first; a NULL score is the status' default score. Reads the main and the
+/// staging observation table (inside the read pool's snapshot).
+pub fn recent_scores(
+    conn: &Connection,
+    asset: &str,
+    check: &str,
+    limit: usize,
+) -> Result<Vec<i64>, StoreError> {
     let id: Option<i64> = conn
         .prepare_cached("SELECT id FROM checks WHERE asset = ?1 AND name = ?2")
         .and_then(|mut s| s.query_row([asset, check], |r| r.get(0)).optional())
         .map_err(backend)?;
     let Some(id) = id else { return Ok(Vec::new()) };
-    let mut stmt = conn
-        .prepare_cached("SELECT status, score FROM observations WHERE check_id = ?1 ORDER BY ts DESC LIMIT ?2")
-        .map_err(backend)?;
-    let mut rows = stmt
-        .query(params![id, i64::try_from(limit).unwrap_or(i64::MAX)])
-        .map_err(backend)?;
-    let mut out = Vec::new();
-    while let Some(r) = rows.next().map_err(backend)? {
-        let code: i64 = r.get(0).map_err(|e| StoreError::Corrupt(format!("status: {e}")))?;
-        let score: Option<i64> = r.get(1).map_err(|e| StoreError::Corrupt(format!("score: {e}")))?;
-        let status = match u8::try_from(code) {
-            Ok(c) if c <= 3 => Status::from_code(c),
-            _ => return Err(StoreError::Corrupt(format!("unknown status code {code}"))),
-        };
-        out.push(score.unwrap_or_else(|| status.default_score()));
+    let mut scored: Vec<(i64, i64)> = Vec::new();
+    for table in ["observations", "observations_recent"] {
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT ts, status, score FROM {table} WHERE check_id = ?1 ORDER BY ts DESC LIMIT ?2"
+            ))
+            .map_err(backend)?;
+        let mut rows = stmt
+            .query(params![id, i64::try_from(limit).unwrap_or(i64::MAX)])
+            .map_err(backend)?;
+        while let Some(r) = rows.next().map_err(backend)? {
+            let ts: i64 = r
+                .get(0)
+                .map_err(|e| StoreError::Corrupt(format!("ts: {e}")))?;
+            let code: i64 = r
+                .get(1)
+                .map_err(|e| StoreError::Corrupt(format!("status: {e}")))?;
+            let score: Option<i64> = r
+                .get(2)
+                .map_err(|e| StoreError::Corrupt(format!("score: {e}")))?;
+            let status = match u8::try_from(code) {
+                Ok(c) if c <= 3 => Status::from_code(c),
+                _ => return Err(StoreError::Corrupt(format!("unknown status code {code}"))),
+            };
+            scored.push((ts, score.unwrap_or_else(|| status.default_score())));
+        }
     }
-    Ok(out)
+    scored.sort_by_key(|(ts, _)| std::cmp::Reverse(*ts));
+    scored.truncate(limit);
+    Ok(scored.into_iter().map(|(_, score)| score).collect())
 }

@@ -1,16 +1,21 @@
 //! Reads: a small pool of read-only connections, used from `spawn_blocking`.
 //!
 //! In WAL mode a reader sees the last committed snapshot and neither waits for the writer nor
-//! makes it wait, so reads never block writes. The pool is bounded by a semaphore: at most
+//! makes it wait, so reads never block writes. Every read runs in one read transaction, so a
+//! read that queries both observation tables (main and staging) sees one consistent snapshot
+//! even if the writer merges between its statements. The pool is bounded by a semaphore: at most
 //! `read_connections` reads run at once, the rest wait asynchronously (no thread is held).
 //!
 //! Everything read back is decoded defensively: a wrong column type, an unknown status code,
 //! a dangling interned id or an undecodable value list is a [`StoreError::Corrupt`] naming the
 //! row, never a panic.
 
+use rusqlite::params;
 use rusqlite::types::{FromSql, ValueRef};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::hash_map::Entry;
+use std::collections::{BinaryHeap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::Semaphore;
@@ -76,7 +81,7 @@ impl ReadPool {
                 Some(c) => c,
                 None => pool.open()?,
             };
-            let result = f(&conn, &pool);
+            let result = in_snapshot(&conn, || f(&conn, &pool));
             if !pool.permits.is_closed() {
                 pool.idle
                     .lock()
@@ -111,6 +116,30 @@ impl ReadPool {
             .insert(id, Arc::clone(&name));
         Ok(name)
     }
+}
+
+/// Runs `f` inside one read transaction (a consistent snapshot across statements).
+fn in_snapshot<T>(
+    conn: &Connection,
+    f: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    conn.execute_batch("BEGIN").map_err(backend)?;
+    let result = f();
+    // Nothing was written, so COMMIT and ROLLBACK are the same; COMMIT only fails if the
+    // transaction is already gone, which leaves nothing to end.
+    let _ = conn.execute_batch("COMMIT");
+    result
+}
+
+/// The two tables observations live in: the compact main table and the staging table.
+const TABLES: [&str; 2] = ["observations", "observations_recent"];
+
+/// Newest first; equal times by check, then asset, as the SQL below orders them.
+fn newest_first(a: &Observation, b: &Observation) -> std::cmp::Ordering {
+    b.time
+        .cmp(&a.time)
+        .then_with(|| a.check.cmp(&b.check))
+        .then_with(|| a.asset.cmp(&b.asset))
 }
 
 /// The columns every observation query selects, in the order [`decode`] reads them.
@@ -230,60 +259,153 @@ pub fn observations(
     pool: &ReadPool,
     q: &ObservationQuery,
 ) -> Result<Vec<Observation>, StoreError> {
-    if q.limit == 0 {
-        return Ok(Vec::new());
-    }
-    let from = q.from.map_or(i64::MIN, |t| t.0);
-    let to = q.to.map_or(i64::MAX, |t| t.0);
-    let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
-    match &q.check {
-        Some(check) => {
-            let id: Option<i64> = conn
-                .prepare_cached("SELECT id FROM checks WHERE asset = ?1 AND name = ?2")
-                .and_then(|mut s| {
-                    s.query_row([q.asset.as_str(), check.as_str()], |r| r.get(0))
-                        .optional()
-                })
-                .map_err(backend)?;
-            let Some(id) = id else {
-                return Ok(Vec::new());
-            };
-            let sql = format!(
-                "{COLUMNS} FROM observations o JOIN checks c ON c.id = o.check_id {TEXT_JOINS} \
-                 WHERE o.check_id = ?1 AND o.ts BETWEEN ?2 AND ?3 ORDER BY o.ts DESC LIMIT ?4"
-            );
-            collect(conn, pool, &sql, rusqlite::params![id, from, to, limit])
-        }
+    let ids: Vec<i64> = match &q.check {
+        Some(check) => conn
+            .prepare_cached("SELECT id FROM checks WHERE asset = ?1 AND name = ?2")
+            .and_then(|mut s| {
+                s.query_row([q.asset.as_str(), check.as_str()], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(backend)?
+            .into_iter()
+            .collect(),
         None => {
-            let sql = format!(
-                "{COLUMNS} FROM observations o JOIN checks c ON c.id = o.check_id {TEXT_JOINS} \
-                 WHERE o.check_id IN (SELECT id FROM checks WHERE asset = ?1) \
-                 AND o.ts BETWEEN ?2 AND ?3 ORDER BY o.ts DESC, c.name LIMIT ?4"
-            );
-            collect(
-                conn,
-                pool,
-                &sql,
-                rusqlite::params![q.asset, from, to, limit],
-            )
+            let mut stmt = conn
+                .prepare_cached("SELECT id FROM checks WHERE asset = ?1")
+                .map_err(backend)?;
+            let ids = stmt
+                .query_map([q.asset.as_str()], |r| r.get(0))
+                .and_then(|rows| rows.collect::<Result<_, _>>())
+                .map_err(|e| StoreError::Corrupt(format!("check id: {e}")))?;
+            ids
         }
-    }
+    };
+    history(conn, pool, &ids, q.from, q.to, q.limit)
 }
 
-/// The newest observation of every check: one index seek per check for `max(ts)`, one for
-/// the row, so it costs O(checks · log n) however long the history is.
+/// Observations of the checks `ids` in `[from, to]`, newest first, at most `limit`.
+///
+/// Costs about `limit` decoded rows however many checks and however long their history:
+/// first the time of the `limit`-th newest observation (the cutoff) is found from the keys
+/// alone — per check a backwards scan of the main table that stops once it is older than
+/// everything kept, plus one scan of the staging table — then only rows at or after the
+/// cutoff are read and decoded.
+fn history(
+    conn: &Connection,
+    pool: &ReadPool,
+    ids: &[i64],
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+    limit: usize,
+) -> Result<Vec<Observation>, StoreError> {
+    if ids.is_empty() || limit == 0 {
+        return Ok(Vec::new());
+    }
+    let from = from.map_or(i64::MIN, |t| t.0);
+    let to = to.map_or(i64::MAX, |t| t.0);
+    let lim = i64::try_from(limit).unwrap_or(i64::MAX);
+    let ids_json = serde_json::to_string(ids).map_err(backend)?;
+    let ts_of = |e: rusqlite::Error| StoreError::Corrupt(format!("observation time: {e}"));
+
+    // Phase 1: the cutoff. `kept` holds the newest `limit` times seen so far (a min-heap).
+    let mut kept: BinaryHeap<Reverse<i64>> = BinaryHeap::new();
+    let mut keep = |ts: i64| -> bool {
+        if kept.len() == limit && kept.peek().is_some_and(|Reverse(min)| ts <= *min) {
+            return false;
+        }
+        kept.push(Reverse(ts));
+        if kept.len() > limit {
+            kept.pop();
+        }
+        true
+    };
+    {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT ts FROM observations WHERE check_id = ?1 AND ts BETWEEN ?2 AND ?3 \
+                 ORDER BY ts DESC LIMIT ?4",
+            )
+            .map_err(backend)?;
+        for id in ids {
+            let mut rows = stmt.query(params![id, from, to, lim]).map_err(backend)?;
+            while let Some(row) = rows.next().map_err(backend)? {
+                // Newest first: once one is not kept, no older one of this check will be.
+                if !keep(row.get(0).map_err(ts_of)?) {
+                    break;
+                }
+            }
+        }
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT ts FROM observations_recent \
+                 WHERE check_id IN (SELECT value FROM json_each(?1)) AND ts BETWEEN ?2 AND ?3",
+            )
+            .map_err(backend)?;
+        let mut rows = stmt.query(params![ids_json, from, to]).map_err(backend)?;
+        while let Some(row) = rows.next().map_err(backend)? {
+            keep(row.get(0).map_err(ts_of)?);
+        }
+    }
+    let cutoff = match kept.peek() {
+        Some(Reverse(min)) if kept.len() == limit => *min,
+        Some(_) => from,
+        None => return Ok(Vec::new()),
+    };
+
+    // Phase 2: the rows at or after the cutoff (ties at the cutoff may add a few).
+    let mut out = Vec::new();
+    for table in TABLES {
+        let sql = format!(
+            "{COLUMNS} FROM {table} o JOIN checks c ON c.id = o.check_id {TEXT_JOINS} \
+             WHERE o.check_id IN (SELECT value FROM json_each(?1)) AND o.ts BETWEEN ?2 AND ?3"
+        );
+        out.extend(collect(conn, pool, &sql, params![ids_json, cutoff, to])?);
+    }
+    out.sort_by(newest_first);
+    out.truncate(limit);
+    Ok(out)
+}
+
+/// The newest observation of every check. Main table: one index seek per check for
+/// `max(ts)`, one for the row, so O(checks · log n) however long the history is. Staging:
+/// one scan (it is small), using SQLite's rule that a bare column of a `max()` aggregate
+/// comes from the row holding the maximum.
 pub fn latest(conn: &Connection, pool: &ReadPool) -> Result<Vec<Observation>, StoreError> {
-    let sql = format!(
+    let main = format!(
         "{COLUMNS} FROM checks c CROSS JOIN observations o ON o.check_id = c.id AND o.ts = \
-         (SELECT max(m.ts) FROM observations m WHERE m.check_id = c.id) {TEXT_JOINS} \
-         ORDER BY c.asset, c.name"
+         (SELECT max(m.ts) FROM observations m WHERE m.check_id = c.id) {TEXT_JOINS}"
     );
-    collect(conn, pool, &sql, [])
+    let staged = format!(
+        "{COLUMNS} FROM (SELECT seq, max(ts) FROM observations_recent GROUP BY check_id) n \
+         JOIN observations_recent o ON o.seq = n.seq \
+         JOIN checks c ON c.id = o.check_id {TEXT_JOINS}"
+    );
+    let mut newest: HashMap<(String, String), Observation> = HashMap::new();
+    for o in collect(conn, pool, &main, [])?
+        .into_iter()
+        .chain(collect(conn, pool, &staged, [])?)
+    {
+        match newest.entry((o.asset.clone(), o.check.clone())) {
+            Entry::Occupied(mut e) if e.get().time < o.time => {
+                e.insert(o);
+            }
+            Entry::Occupied(_) => {}
+            Entry::Vacant(e) => {
+                e.insert(o);
+            }
+        }
+    }
+    let mut out: Vec<Observation> = newest.into_values().collect();
+    out.sort_by(|a, b| (&a.asset, &a.check).cmp(&(&b.asset, &b.check)));
+    Ok(out)
 }
 
 pub fn count(conn: &Connection) -> Result<u64, StoreError> {
     let n: i64 = conn
-        .prepare_cached("SELECT count(*) FROM observations")
+        .prepare_cached(
+            "SELECT (SELECT count(*) FROM observations) \
+             + (SELECT count(*) FROM observations_recent)",
+        )
         .and_then(|mut s| s.query_row([], |r| r.get(0)))
         .map_err(backend)?;
     Ok(n.max(0) as u64)
@@ -318,8 +440,8 @@ pub fn ping(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Observations of one check name across assets, newest first: one range scan per matching
-/// check id (`checks_by_name`), merged.
+/// Observations of one check name across assets (all, or those listed), newest first;
+/// equal times by asset. Check ids come from `checks_by_name`; the rest is [`history`].
 pub fn check_history(
     conn: &Connection,
     pool: &ReadPool,
@@ -332,9 +454,6 @@ pub fn check_history(
     if limit == 0 {
         return Ok(Vec::new());
     }
-    let from = from.map_or(i64::MIN, |t| t.0);
-    let to = to.map_or(i64::MAX, |t| t.0);
-    let lim = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut ids: Vec<i64> = Vec::new();
     {
         let mut stmt = conn
@@ -344,20 +463,11 @@ pub fn check_history(
         while let Some(row) = rows.next().map_err(backend)? {
             let id: i64 = col(row, 0, "check id")?;
             let asset: String = col(row, 1, "asset")?;
-            if assets.is_none_or(|list| list.iter().any(|a| *a == asset)) {
+            if assets.is_none_or(|list| list.contains(&asset)) {
                 ids.push(id);
             }
         }
     }
-    let sql = format!(
-        "{COLUMNS} FROM observations o JOIN checks c ON c.id = o.check_id {TEXT_JOINS} \
-         WHERE o.check_id = ?1 AND o.ts BETWEEN ?2 AND ?3 ORDER BY o.ts DESC LIMIT ?4"
-    );
-    let mut out = Vec::new();
-    for id in ids {
-        out.extend(collect(conn, pool, &sql, rusqlite::params![id, from, to, lim])?);
-    }
-    out.sort_by(|a, b| b.time.cmp(&a.time).then_with(|| a.asset.cmp(&b.asset)));
-    out.truncate(limit);
-    Ok(out)
+    // All of one check name, so equal times come ordered by asset.
+    history(conn, pool, &ids, from, to, limit)
 }

@@ -10,16 +10,21 @@
 //! If the group transaction fails, it is rolled back and each command is retried alone, so one
 //! bad command cannot take the others' data down with it.
 //!
+//! Observations are appended to the staging table `observations_recent` and moved into
+//! `observations` in bulk once `merge_rows` have accumulated (see `schema.rs` for why). The
+//! writer keeps the `(check_id, ts)` keys of the staged rows in memory, and per check the
+//! newest `ts` in `observations`, so that finding a free millisecond rarely touches disk.
+//!
 //! Interned ids (checks, texts, value names) are cached in memory; the caches are cleared on
 //! any rollback, because ids handed out inside a rolled-back transaction may be reused.
 
 use rusqlite::{params, Connection, OptionalExtension};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use vitals_core::Observation;
-use vitals_store::{AssetRecord, CommitBatch, StoreError};
+use vitals_store::{AssetRecord, CommitBatch, OutboxUpdate, StoreError};
 
 use crate::{backend, codec};
 
@@ -28,6 +33,7 @@ pub type Reply = oneshot::Sender<Result<(), StoreError>>;
 pub enum Command {
     Append(Vec<Observation>, Reply),
     Commit(Box<CommitBatch>, Reply),
+    Outbox(Vec<OutboxUpdate>, Reply),
     UpsertAssets(Vec<AssetRecord>, Reply),
     /// Takes the write lock and commits nothing: proves the writer can write.
     Ping(Reply),
@@ -40,6 +46,7 @@ pub enum Command {
 enum Work {
     Append(Vec<Observation>),
     Commit(Box<CommitBatch>),
+    Outbox(Vec<OutboxUpdate>),
     Upsert(Vec<AssetRecord>),
     Ping,
 }
@@ -50,6 +57,7 @@ impl Work {
         match self {
             Work::Append(o) => o.len().max(1),
             Work::Commit(b) => (b.observations.len() + b.health.len() + b.assets.len()).max(1),
+            Work::Outbox(u) => u.len().max(1),
             Work::Upsert(a) => a.len().max(1),
             Work::Ping => 1,
         }
@@ -62,9 +70,105 @@ const MAX_TS_BUMP: i64 = 100_000;
 /// Caches are dropped wholesale beyond this many entries (volatile reasons would grow them).
 const CACHE_CAP: usize = 200_000;
 
-const INSERT_OBSERVATION: &str = "INSERT INTO observations \
+const INSERT_RECENT: &str = "INSERT INTO observations_recent \
      (check_id, ts, status, score, duration_us, reason_id, comp_id, vals) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (check_id, ts) DO NOTHING";
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
+/// Moves the staged observations into the main table, sorted so each check's rows land
+/// together. `(check_id, ts)` is unique across both tables, so this cannot conflict.
+const MERGE: &str = "INSERT INTO observations \
+     (check_id, ts, status, score, duration_us, reason_id, comp_id, vals) \
+     SELECT check_id, ts, status, score, duration_us, reason_id, comp_id, vals \
+     FROM observations_recent ORDER BY check_id, ts; \
+     DELETE FROM observations_recent;";
+
+/// What the writer knows about where observations are, to keep `(check_id, ts)` unique.
+struct Staging {
+    /// Keys of the rows in `observations_recent`.
+    keys: HashSet<(i64, i64)>,
+    /// check id → newest `ts` in `observations` (`i64::MIN`: none). Only ever too high after
+    /// a retention delete, which costs a lookup, never a wrong answer.
+    main_max: HashMap<i64, i64>,
+    merge_rows: usize,
+    /// Merge when `keys` reaches this; pushed back after a failed merge.
+    merge_at: usize,
+}
+
+impl Staging {
+    fn load(conn: &Connection, merge_rows: usize) -> Result<Staging, StoreError> {
+        let mut staging = Staging {
+            keys: HashSet::new(),
+            main_max: HashMap::new(),
+            merge_rows: merge_rows.max(1),
+            merge_at: merge_rows.max(1),
+        };
+        staging.reload(conn)?;
+        Ok(staging)
+    }
+
+    /// Re-reads the staged keys (at start and after a rollback).
+    fn reload(&mut self, conn: &Connection) -> Result<(), StoreError> {
+        self.keys.clear();
+        self.main_max.clear();
+        let mut stmt = conn
+            .prepare_cached("SELECT check_id, ts FROM observations_recent")
+            .map_err(backend)?;
+        let mut rows = stmt.query([]).map_err(backend)?;
+        while let Some(row) = rows.next().map_err(backend)? {
+            let key = (
+                row.get(0)
+                    .map_err(|e| StoreError::Corrupt(format!("staged check id: {e}")))?,
+                row.get(1)
+                    .map_err(|e| StoreError::Corrupt(format!("staged ts: {e}")))?,
+            );
+            self.keys.insert(key);
+        }
+        Ok(())
+    }
+
+    /// The first millisecond at or after `wanted` that `check_id` has no observation at.
+    fn free_ts(
+        &mut self,
+        conn: &Connection,
+        check_id: i64,
+        wanted: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let main_max = match self.main_max.get(&check_id) {
+            Some(m) => *m,
+            None => {
+                let m: Option<i64> = conn
+                    .prepare_cached("SELECT max(ts) FROM observations WHERE check_id = ?1")
+                    .and_then(|mut s| s.query_row([check_id], |r| r.get(0)))
+                    .map_err(backend)?;
+                let m = m.unwrap_or(i64::MIN);
+                if self.main_max.len() >= CACHE_CAP {
+                    self.main_max.clear();
+                }
+                self.main_max.insert(check_id, m);
+                m
+            }
+        };
+        let mut ts = wanted;
+        for _ in 0..=MAX_TS_BUMP {
+            let taken = self.keys.contains(&(check_id, ts))
+                || (ts <= main_max
+                    && conn
+                        .prepare_cached(
+                            "SELECT 1 FROM observations WHERE check_id = ?1 AND ts = ?2",
+                        )
+                        .and_then(|mut s| s.exists([check_id, ts]))
+                        .map_err(backend)?);
+            if !taken {
+                return Ok(Some(ts));
+            }
+            match ts.checked_add(1) {
+                Some(next) => ts = next,
+                None => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+}
 
 #[derive(Default)]
 struct Interner {
@@ -153,19 +257,27 @@ pub struct Writer {
     /// Successful commits so far (shared with the store for metrics and tests).
     commits: Arc<AtomicU64>,
     interner: Interner,
+    staging: Staging,
     max_batch: usize,
     vals: Vec<u8>,
 }
 
 impl Writer {
-    pub fn new(conn: Connection, max_batch: usize, commits: Arc<AtomicU64>) -> Self {
-        Writer {
+    pub fn new(
+        conn: Connection,
+        max_batch: usize,
+        merge_rows: usize,
+        commits: Arc<AtomicU64>,
+    ) -> Result<Self, StoreError> {
+        let staging = Staging::load(&conn, merge_rows)?;
+        Ok(Writer {
             conn,
             commits,
             interner: Interner::default(),
+            staging,
             max_batch: max_batch.max(1),
             vals: Vec::with_capacity(128),
-        }
+        })
     }
 
     /// The thread body: runs until `Close` or until every sender is gone.
@@ -190,6 +302,7 @@ impl Writer {
                 let (work, reply) = match cmd {
                     Command::Append(o, r) => (Work::Append(o), r),
                     Command::Commit(b, r) => (Work::Commit(b), r),
+                    Command::Outbox(u, r) => (Work::Outbox(u), r),
                     Command::UpsertAssets(a, r) => (Work::Upsert(a), r),
                     Command::Ping(r) => (Work::Ping, r),
                     // Handled once this group is committed, in arrival order.
@@ -205,7 +318,15 @@ impl Writer {
                 }
             }
             match began {
-                Ok(()) => self.commit_group(group),
+                Ok(()) => {
+                    self.commit_group(group);
+                    // After the replies: callers never wait for a merge.
+                    if self.staging.keys.len() >= self.staging.merge_at {
+                        if let Err(e) = self.merge() {
+                            tracing::warn!(error = %e, "merging staged observations failed");
+                        }
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "could not start a write transaction");
                     for (_, reply) in group {
@@ -223,9 +344,44 @@ impl Writer {
         }
     }
 
-    fn close(self, reply: Reply) {
+    fn close(mut self, reply: Reply) {
+        // Leave the file tidy; a failed merge loses nothing (the rows stay staged).
+        if let Err(e) = self.merge() {
+            tracing::warn!(error = %e, "merging staged observations at close failed");
+        }
         let result = self.conn.close().map_err(|(_, e)| backend(e));
         let _ = reply.send(result);
+    }
+
+    /// Moves every staged observation into `observations` in one transaction.
+    fn merge(&mut self) -> Result<(), StoreError> {
+        if self.staging.keys.is_empty() {
+            return Ok(());
+        }
+        self.begin()?;
+        let result = self
+            .conn
+            .execute_batch(MERGE)
+            .and_then(|()| self.conn.execute_batch("COMMIT"))
+            .map_err(backend);
+        match result {
+            Ok(()) => {
+                self.commits.fetch_add(1, Ordering::Relaxed);
+                let staging = &mut self.staging;
+                for (check, ts) in staging.keys.drain() {
+                    if let Some(max) = staging.main_max.get_mut(&check) {
+                        *max = (*max).max(ts);
+                    }
+                }
+                staging.merge_at = staging.merge_rows;
+            }
+            Err(_) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                // Try again only after as many rows again have been staged.
+                self.staging.merge_at = self.staging.keys.len() + self.staging.merge_rows;
+            }
+        }
+        result
     }
 
     fn begin(&mut self) -> Result<(), StoreError> {
@@ -273,6 +429,9 @@ impl Writer {
                 // Ignored: if COMMIT failed SQLite may already have rolled back.
                 let _ = self.conn.execute_batch("ROLLBACK");
                 self.interner.clear();
+                if let Err(e) = self.staging.reload(&self.conn) {
+                    tracing::error!(error = %e, "re-reading staged observations failed");
+                }
             }
         }
         result
@@ -285,8 +444,10 @@ impl Writer {
                 self.upsert(&b.assets)?;
                 self.append(&b.observations)?;
                 crate::health::apply(&self.conn, &b.health)?;
-                crate::health::remember_ids(&self.conn, &b.result_ids)
+                crate::health::remember_ids(&self.conn, &b.result_ids)?;
+                crate::alerts::write(&self.conn, b)
             }
+            Work::Outbox(u) => crate::alerts::outbox_update(&self.conn, u),
             Work::Upsert(assets) => self.upsert(assets),
             Work::Ping => Ok(()),
         }
@@ -295,8 +456,9 @@ impl Writer {
     fn append(&mut self, obs: &[Observation]) -> Result<(), StoreError> {
         let conn = &self.conn;
         let interner = &mut self.interner;
+        let staging = &mut self.staging;
         let vals = &mut self.vals;
-        let mut insert = conn.prepare_cached(INSERT_OBSERVATION).map_err(backend)?;
+        let mut insert = conn.prepare_cached(INSERT_RECENT).map_err(backend)?;
         for o in obs {
             let check_id = interner.check_id(conn, &o.asset, &o.check)?;
             let reason_id = match o.reason.as_str() {
@@ -322,35 +484,25 @@ impl Writer {
             let duration = o.duration_us as i64;
             // Two observations of one check in the same millisecond: the later one moves
             // forward 1 ms at a time to the next free millisecond instead of being lost.
-            let mut ts = o.time.0;
-            let mut bumped = 0;
-            loop {
-                let inserted = insert
-                    .execute(params![
-                        check_id,
-                        ts,
-                        o.status.code(),
-                        score,
-                        duration,
-                        reason_id,
-                        comp_id,
-                        vals_col
-                    ])
-                    .map_err(backend)?;
-                if inserted == 1 {
-                    break;
-                }
-                bumped += 1;
-                ts = match ts.checked_add(1) {
-                    Some(t) if bumped <= MAX_TS_BUMP => t,
-                    _ => {
-                        return Err(StoreError::Backend(format!(
-                            "no free millisecond for an observation of {}/{} near {}",
-                            o.asset, o.check, o.time.0
-                        )))
-                    }
-                };
-            }
+            let Some(ts) = staging.free_ts(conn, check_id, o.time.0)? else {
+                return Err(StoreError::Backend(format!(
+                    "no free millisecond for an observation of {}/{} near {}",
+                    o.asset, o.check, o.time.0
+                )));
+            };
+            insert
+                .execute(params![
+                    check_id,
+                    ts,
+                    o.status.code(),
+                    score,
+                    duration,
+                    reason_id,
+                    comp_id,
+                    vals_col
+                ])
+                .map_err(backend)?;
+            staging.keys.insert((check_id, ts));
         }
         Ok(())
     }
@@ -371,7 +523,9 @@ impl Writer {
         Ok(())
     }
 
+    /// Merges the staged observations, then writes the WAL back into the database file.
     fn checkpoint(&mut self) -> Result<(), StoreError> {
+        self.merge()?;
         let (busy, _log, _done): (i64, i64, i64) = self
             .conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {

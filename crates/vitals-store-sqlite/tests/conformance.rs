@@ -1,7 +1,9 @@
-//! The shared store stories (`vitals_store::conformance`), each on a fresh temporary database.
+//! The shared store stories (`vitals_store::conformance`), each on a fresh temporary database,
+//! in two configurations: observations left in the staging table (the default threshold is
+//! far above what a story writes), and merged into the main table after every commit.
 
 use tempfile::TempDir;
-use vitals_store_sqlite::SqliteStore;
+use vitals_store_sqlite::{SqliteOptions, SqliteStore};
 
 async fn fresh() -> (SqliteStore, TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -9,7 +11,24 @@ async fn fresh() -> (SqliteStore, TempDir) {
     (store, dir)
 }
 
-vitals_store::conformance_tests!(fresh);
+async fn fresh_merging() -> (SqliteStore, TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opts = SqliteOptions {
+        merge_rows: 1,
+        ..SqliteOptions::default()
+    };
+    let store =
+        SqliteStore::open_with(&dir.path().join("vitals.db"), opts).expect("open a fresh store");
+    (store, dir)
+}
+
+mod staged {
+    vitals_store::conformance_tests!(super::fresh);
+}
+
+mod merged {
+    vitals_store::conformance_tests!(super::fresh_merging);
+}
 
 /// `run_all` is the one-call form other backends may use; keep it working too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -93,6 +93,49 @@ pub struct HealthRow {
     pub value: Scored,
 }
 
+/// A notification waiting in (or gone through) the durable outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxItem {
+    /// The notification's own id (unique; the store's key).
+    pub id: String,
+    pub notifier: String,
+    /// Items with the same notifier and group key that are due together go out as one.
+    pub group_key: String,
+    /// Not sent before this time (grouping window).
+    pub not_before: Timestamp,
+    pub notification: vitals_core::notify::Notification,
+    /// `pending`, `sent` or `failed`.
+    pub state: String,
+    pub attempts: u32,
+    pub next_attempt: Timestamp,
+    pub last_error: Option<String>,
+    pub recipients: Vec<String>,
+    pub detail: Option<String>,
+    pub sent: Option<Timestamp>,
+}
+
+/// Delivery outcome of outbox items, written by the delivery worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxUpdate {
+    pub id: String,
+    pub state: String,
+    pub attempts: u32,
+    pub next_attempt: Timestamp,
+    pub last_error: Option<String>,
+    pub recipients: Vec<String>,
+    pub detail: Option<String>,
+    pub sent: Option<Timestamp>,
+}
+
+/// Which alerts to list.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AlertQuery {
+    /// `None`: every state.
+    pub states: Option<Vec<vitals_core::alert::AlertState>>,
+    pub asset: Option<String>,
+    pub limit: usize,
+}
+
 /// Everything one pipeline round writes, committed as one transaction.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CommitBatch {
@@ -103,6 +146,14 @@ pub struct CommitBatch {
     pub health: Vec<HealthUpdate>,
     /// Idempotency keys of pushed results, remembered so a repeat is accepted once.
     pub result_ids: Vec<String>,
+    /// Alerts created or changed (whole records, by id).
+    pub alerts: Vec<vitals_core::alert::Alert>,
+    /// Their transitions, in order.
+    pub alert_events: Vec<(i64, vitals_core::alert::Transition)>,
+    /// Notifications to deliver.
+    pub outbox: Vec<OutboxItem>,
+    /// Silences created or changed.
+    pub silences: Vec<vitals_core::alert::Silence>,
 }
 
 #[async_trait]
@@ -112,6 +163,42 @@ pub trait Store: Send + Sync + 'static {
 
     /// Which of these idempotency keys were committed before.
     async fn seen_result_ids(&self, ids: &[String]) -> Result<HashSet<String>>;
+
+    /// Open alerts (pending, firing, acknowledged), for a warm start.
+    async fn open_alerts(&self) -> Result<Vec<vitals_core::alert::Alert>>;
+
+    /// Alerts newest first, filtered.
+    async fn alerts(&self, query: &AlertQuery) -> Result<Vec<vitals_core::alert::Alert>>;
+
+    /// One alert and its transitions (oldest first).
+    async fn alert(
+        &self,
+        id: i64,
+    ) -> Result<
+        Option<(
+            vitals_core::alert::Alert,
+            Vec<vitals_core::alert::Transition>,
+        )>,
+    >;
+
+    /// The highest alert and silence ids in use (new ids continue after them).
+    async fn max_ids(&self) -> Result<(i64, i64)>;
+
+    /// Every silence that has not ended before `since`.
+    async fn silences(&self, since: Timestamp) -> Result<Vec<vitals_core::alert::Silence>>;
+
+    /// Pending outbox items due at `now` (next attempt and grouping window passed), oldest
+    /// first, at most `limit`.
+    async fn outbox_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxItem>>;
+
+    /// The earliest time a pending item becomes due, if any is pending.
+    async fn outbox_next_due(&self) -> Result<Option<Timestamp>>;
+
+    /// Records delivery outcomes.
+    async fn outbox_update(&self, updates: Vec<OutboxUpdate>) -> Result<()>;
+
+    /// The notification log, newest first (optionally of one alert).
+    async fn notifications(&self, alert: Option<i64>, limit: usize) -> Result<Vec<OutboxItem>>;
 
     /// Every persisted health row (for a warm start).
     async fn health_rows(&self) -> Result<Vec<HealthRow>>;

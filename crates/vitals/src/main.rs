@@ -1,6 +1,7 @@
 //! `vitals`: the one binary. A thin shell over the library crates: it parses arguments,
 //! validates them once, and hands over to `serve`, `probe`, `config check` or `sla`.
 
+mod deliver;
 mod probe_cmd;
 mod serve;
 

@@ -2,11 +2,13 @@
 //! handle signals: SIGHUP reloads the config (keeping all state), SIGTERM/SIGINT stop taking
 //! requests, let running probes finish, flush observations and close the store.
 
+use crate::deliver::Notifiers;
 use anyhow::{bail, Context, Result};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use vitals_alert::Engine;
 use vitals_config::{AssetConfig, CheckConfig, Config, ScheduleSpec};
 use vitals_core::spec::{CheckKind, HealthFormat, HttpSpec, ProbeSpec};
 use vitals_scheduler::watch::{self, HeartbeatRegistry};
@@ -171,8 +173,31 @@ async fn serve(
 
     let metrics = Arc::new(Metrics::default());
     let model = Arc::new(ModelHandle::new(Model::from_config(&cfg)));
-    let (pipeline, pipeline_task) =
-        Pipeline::start(store.clone(), state.clone(), metrics.clone(), model.clone());
+    let notifiers = Arc::new(Notifiers::default());
+    notifiers.set(Notifiers::build(&cfg.notifiers).map_err(|e| anyhow::anyhow!(e))?);
+    let engine = Engine::new(
+        rules_of(&cfg),
+        cfg.maintenance.clone(),
+        cfg.server.public_url.clone(),
+        store.open_alerts().await.context("reading open alerts")?,
+        store
+            .silences(vitals_scheduler::now().add_millis(-86_400_000))
+            .await
+            .context("reading silences")?,
+        store.max_ids().await.context("reading alert ids")?,
+    );
+    let (pipeline, pipeline_task) = Pipeline::start(
+        store.clone(),
+        state.clone(),
+        metrics.clone(),
+        model.clone(),
+        engine,
+    );
+    let outbox_task = vitals_alert::outbox::spawn(
+        store.clone(),
+        notifiers.clone(),
+        pipeline.outbox_wake().clone(),
+    );
     let heartbeats = Arc::new(HeartbeatRegistry::default());
     heartbeats.sync(&checks, vitals_scheduler::now());
     let watcher = watch::spawn(
@@ -226,6 +251,8 @@ async fn serve(
         store: store.clone(),
         model,
         heartbeats,
+        notifiers,
+        pipeline: pipeline.clone(),
     };
     wait_for_signals(&source, &listen_override, bound, &live, &scheduler).await;
 
@@ -239,6 +266,7 @@ async fn serve(
     scheduler.shutdown().await;
     watcher.abort();
     pipeline.flush().await;
+    outbox_task.abort();
     drop(pipeline);
     pipeline_task.abort();
     store.close().await.context("closing the store")?;
@@ -252,6 +280,19 @@ struct Live {
     store: Arc<dyn Store>,
     model: Arc<ModelHandle>,
     heartbeats: Arc<HeartbeatRegistry>,
+    notifiers: Arc<Notifiers>,
+    pipeline: Pipeline,
+}
+
+/// The configured rules, or the default rule (any check going crit, to every notifier).
+fn rules_of(cfg: &Config) -> Vec<vitals_config::Rule> {
+    if cfg.rules.is_empty() {
+        vec![vitals_alert::engine::default_rule(
+            cfg.notifiers.iter().map(|n| n.id.clone()).collect(),
+        )]
+    } else {
+        cfg.rules.clone()
+    }
 }
 
 /// Warm start of health: persisted state and severity, and each test's recent scores.
@@ -347,8 +388,24 @@ async fn reload(
         tracing::error!(error = %e, "reload refused: cannot store assets");
         return;
     }
+    let built = match Notifiers::build(&cfg.notifiers) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!("reload refused: {e}");
+            return;
+        }
+    };
     live.state.sync_config(&assets, &check_kinds(&checks));
     live.model.set(Model::from_config(&cfg));
+    live.notifiers.set(built);
+    let (rules, maintenance) = (rules_of(&cfg), cfg.maintenance.clone());
+    if let Err(e) = live
+        .pipeline
+        .with_engine(move |e, _, now, out| e.set_config(rules, maintenance, now, out))
+        .await
+    {
+        tracing::error!(error = %e, "could not store alert changes of the reload");
+    }
     live.heartbeats.sync(&checks, vitals_scheduler::now());
     scheduler.reload(sched).await;
     tracing::info!(

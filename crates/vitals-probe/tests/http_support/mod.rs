@@ -368,6 +368,19 @@ pub fn self_signed(names: &[&str]) -> Arc<ServerConfig> {
     server_config(cert.der().clone(), key)
 }
 
+/// A self-signed certificate for `names` that is marked as a CA (as `openssl req -x509`
+/// makes them), and its PEM to trust it with.
+pub fn self_signed_ca_as_server(names: &[&str]) -> (Arc<ServerConfig>, String) {
+    let (mut params, key) = leaf_params(names, -1, 30);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "Vitals self-signed CA-flagged server");
+    let cert = params.self_signed(&key).unwrap();
+    let pem = cert.pem();
+    (server_config(cert.der().clone(), key), pem)
+}
+
 fn server_config(cert: CertificateDer<'static>, key: KeyPair) -> Arc<ServerConfig> {
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
     let config =

@@ -1,0 +1,23 @@
+//! Rules → alerts → outbox → notifiers.
+//!
+//! - [`engine`]: evaluates rules on observations and time, runs the alert lifecycle, applies
+//!   silences, maintenance windows and dependencies, and turns what must be said into outbox
+//!   items. Pure decisions, committed by the pipeline together with the observations.
+//! - [`outbox`]: the delivery worker that takes due outbox items, groups them, sends them
+//!   through the notifiers, and records every outcome (retrying transient failures with backoff).
+
+pub mod engine;
+
+pub use engine::{AckError, AssetInfo, Assets, Engine, Output, SilenceDraft};
+pub mod outbox;
+
+pub use outbox::{Deliver, DeliverError, Delivered};
+
+/// Wall-clock now (the engine itself takes time as a value; only the workers read the clock).
+pub fn engine_now() -> vitals_core::Timestamp {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    vitals_core::Timestamp(ms)
+}

@@ -1,0 +1,635 @@
+//! `type = "email"`: one multipart (plain text + HTML) mail per notification, over SMTP.
+//!
+//! Recipients are `to` plus, when `to_contacts` is set, the contacts of every alert in the
+//! notification, without duplicates (compared case-insensitively). Contacts go in `To` and
+//! the static recipients in `Cc` — the support team reads along, as the clinics' mails of the
+//! broker monitor did; without contacts the static recipients are the `To`. A contact address
+//! that does not parse is skipped and named in [`Delivered::detail`]; no usable recipient at
+//! all is the permanent error `no recipients`.
+//!
+//! Every mail carries `X-Vitals-Notification: <id>` and a `Message-ID` derived from the
+//! notification id, so a resend after a lost answer is recognisable as the same message.
+//!
+//! # Templates
+//!
+//! Subject, text and HTML are rendered with minijinja from `<kind>.subject`, `<kind>.txt`
+//! and `<kind>.html` (kinds: `firing`, `reminder`, `escalation`, `resolved`, `acknowledged`,
+//! `flapping`). Built-in templates are compiled in; a file of the same name in `template_dir`
+//! replaces one, and a missing file falls back to the built-in one. The built-ins extend
+//! `_base.txt` and `_base.html`, which can be overridden (or extended) the same way.
+//! Templates are read and compiled once, when the notifier is built; a syntax error is a
+//! configuration error. `.html` templates escape values for HTML; `trim_blocks` and
+//! `lstrip_blocks` are on. The subject is made one line and prefixed with `subject_prefix`
+//! (`[Vitals]` by default).
+//!
+//! Template context:
+//! - `kind` (`"firing"`…), `kind_label` (`"FIRING"`…), `headline` (the title, or
+//!   `"<title> and N more"`), `count` (number of alerts), `status` (worst status, `ok` when
+//!   resolved), `status_label`
+//! - `notification`: `id`, `notifier`, `created` (`2024-05-02 08:15 UTC`)
+//! - `alerts`: list of alerts, `alert`: the first one; each with the [`AlertView`] fields
+//!   (`title`, `rule`, `asset`, `asset_name`, `check`, `group`, `assets`, `reason`, `value`,
+//!   `labels`, `url`, `state`, `alert_id`) and `status` (`crit`), `status_label` (`CRIT`),
+//!   `asset_label` (`"Name (id)"`), `started`/`resolved` (formatted), `duration` (`"5m 10s"`:
+//!   active so far, or until resolved).
+//!
+//! [`AlertView`]: vitals_core::notify::AlertView
+
+use crate::text::{
+    active_for, asset_label, display_status, headline, kind_label, short_time, status_label,
+};
+use crate::{Delivered, Notifier, NotifyError};
+use async_trait::async_trait;
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use vitals_core::notify::{EmailSpec, Notification, NotificationKind, SmtpTls};
+
+/// The header that names the notification a mail was sent for.
+pub const HEADER_NOTIFICATION: &str = "X-Vitals-Notification";
+
+const DEFAULT_PREFIX: &str = "[Vitals]";
+
+/// Built-in templates: (name, source).
+const BUILTIN: &[(&str, &str)] = &[
+    ("_base.txt", include_str!("../templates/_base.txt")),
+    ("_base.html", include_str!("../templates/_base.html")),
+    ("firing.subject", include_str!("../templates/firing.subject")),
+    ("firing.txt", include_str!("../templates/firing.txt")),
+    ("firing.html", include_str!("../templates/firing.html")),
+    (
+        "reminder.subject",
+        include_str!("../templates/reminder.subject"),
+    ),
+    ("reminder.txt", include_str!("../templates/reminder.txt")),
+    ("reminder.html", include_str!("../templates/reminder.html")),
+    (
+        "escalation.subject",
+        include_str!("../templates/escalation.subject"),
+    ),
+    ("escalation.txt", include_str!("../templates/escalation.txt")),
+    (
+        "escalation.html",
+        include_str!("../templates/escalation.html"),
+    ),
+    (
+        "resolved.subject",
+        include_str!("../templates/resolved.subject"),
+    ),
+    ("resolved.txt", include_str!("../templates/resolved.txt")),
+    ("resolved.html", include_str!("../templates/resolved.html")),
+    (
+        "acknowledged.subject",
+        include_str!("../templates/acknowledged.subject"),
+    ),
+    (
+        "acknowledged.txt",
+        include_str!("../templates/acknowledged.txt"),
+    ),
+    (
+        "acknowledged.html",
+        include_str!("../templates/acknowledged.html"),
+    ),
+    (
+        "flapping.subject",
+        include_str!("../templates/flapping.subject"),
+    ),
+    ("flapping.txt", include_str!("../templates/flapping.txt")),
+    ("flapping.html", include_str!("../templates/flapping.html")),
+];
+
+/// The three parts of one rendered mail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// The compiled templates of one email notifier.
+pub struct Templates {
+    env: minijinja::Environment<'static>,
+    prefix: String,
+}
+
+impl Templates {
+    /// The built-in templates, each replaced by `<dir>/<name>` when that file exists.
+    pub fn load(dir: Option<&Path>, subject_prefix: Option<&str>) -> Result<Templates, String> {
+        let mut env = minijinja::Environment::new();
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        // An undefined name renders empty, as in Jinja, so user templates may test optional
+        // fields loosely; a syntax error is still caught here.
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
+        env.set_formatter(|out, state, value| {
+            // `none` renders empty, like an undefined value, so optional fields need no `if`.
+            let value = if value.is_none() {
+                &minijinja::Value::UNDEFINED
+            } else {
+                value
+            };
+            // The default HTML escaping also turns `/` into `&#x2f;`, which mangles the URLs
+            // in a mail's source; escaping the five special characters is enough.
+            if state.auto_escape() == minijinja::AutoEscape::Html
+                && !value.is_safe()
+                && !value.is_undefined()
+            {
+                out.write_str(&html_escape(&value.to_string()))?;
+                Ok(())
+            } else {
+                minijinja::escape_formatter(out, state, value)
+            }
+        });
+        if let Some(d) = dir {
+            if !d.is_dir() {
+                return Err(format!(
+                    "template_dir: {} is not a directory",
+                    d.display()
+                ));
+            }
+        }
+        for (name, builtin) in BUILTIN {
+            let source = match dir.map(|d| d.join(name)) {
+                Some(p) if p.is_file() => std::fs::read_to_string(&p)
+                    .map_err(|e| format!("template_dir: cannot read {}: {e}", p.display()))?,
+                _ => builtin.to_string(),
+            };
+            env.add_template_owned(name.to_string(), source)
+                .map_err(|e| format!("template {name}: {e}"))?;
+        }
+        let t = Templates {
+            env,
+            prefix: subject_prefix.unwrap_or(DEFAULT_PREFIX).to_string(),
+        };
+        // Render a sample of each kind now, so that a template referring to a missing one
+        // (`{% extends "nope" %}`) fails at start-up and not at the first alert.
+        for kind in NotificationKind::ALL {
+            t.render(&sample(kind))
+                .map_err(|e| format!("template for {kind}: {e}"))?;
+        }
+        Ok(t)
+    }
+
+    /// Renders subject, text and HTML for a notification.
+    pub fn render(&self, n: &Notification) -> Result<Rendered, String> {
+        let ctx = context(n);
+        let kind = n.kind.as_str();
+        let render = |part: &str| -> Result<String, String> {
+            let name = format!("{kind}.{part}");
+            let tmpl = self
+                .env
+                .get_template(&name)
+                .map_err(|e| format!("{name}: {e}"))?;
+            tmpl.render(&ctx).map_err(|e| format!("{name}: {e:#}"))
+        };
+        let subject_line = render("subject")?
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let subject = if self.prefix.is_empty() {
+            subject_line
+        } else {
+            format!("{} {subject_line}", self.prefix)
+        };
+        Ok(Rendered {
+            subject,
+            text: render("txt")?,
+            html: render("html")?,
+        })
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct Ctx<'a> {
+    kind: &'a str,
+    kind_label: &'a str,
+    headline: String,
+    count: usize,
+    status: &'a str,
+    status_label: &'a str,
+    notification: NotificationCtx<'a>,
+    alert: Option<AlertCtx<'a>>,
+    alerts: Vec<AlertCtx<'a>>,
+}
+
+#[derive(Serialize)]
+struct NotificationCtx<'a> {
+    id: &'a str,
+    notifier: &'a str,
+    created: String,
+}
+
+#[derive(Serialize, Clone)]
+struct AlertCtx<'a> {
+    alert_id: i64,
+    rule: &'a str,
+    title: &'a str,
+    status: &'a str,
+    status_label: &'a str,
+    state: &'a str,
+    asset: Option<&'a str>,
+    asset_name: Option<&'a str>,
+    asset_label: Option<String>,
+    check: Option<&'a str>,
+    group: Option<&'a str>,
+    assets: &'a [String],
+    reason: &'a str,
+    value: Option<f64>,
+    labels: &'a BTreeMap<String, String>,
+    started: String,
+    resolved: Option<String>,
+    duration: String,
+    url: Option<&'a str>,
+}
+
+fn context(n: &Notification) -> Ctx<'_> {
+    let alerts: Vec<AlertCtx<'_>> = n
+        .alerts
+        .iter()
+        .map(|a| AlertCtx {
+            alert_id: a.alert_id,
+            rule: &a.rule,
+            title: &a.title,
+            status: a.status.as_str(),
+            status_label: status_label(a.status),
+            state: &a.state,
+            asset: a.asset.as_deref(),
+            asset_name: a.asset_name.as_deref(),
+            asset_label: asset_label(a),
+            check: a.check.as_deref(),
+            group: a.group.as_deref(),
+            assets: &a.assets,
+            reason: &a.reason,
+            value: a.value,
+            labels: &a.labels,
+            started: short_time(a.started),
+            resolved: a.resolved.map(short_time),
+            duration: active_for(a, n.created),
+            url: a.url.as_deref(),
+        })
+        .collect();
+    let status = display_status(n);
+    Ctx {
+        kind: n.kind.as_str(),
+        kind_label: kind_label(n.kind),
+        headline: headline(n),
+        count: n.alerts.len(),
+        status: status.as_str(),
+        status_label: status_label(status),
+        notification: NotificationCtx {
+            id: &n.id,
+            notifier: &n.notifier,
+            created: short_time(n.created),
+        },
+        alert: alerts.first().cloned(),
+        alerts,
+    }
+}
+
+/// A representative notification to compile-check templates with.
+fn sample(kind: NotificationKind) -> Notification {
+    use vitals_core::notify::AlertView;
+    use vitals_core::{Status, Timestamp};
+    let view = AlertView {
+        alert_id: 1,
+        rule: "sample".into(),
+        title: "sample/check is CRIT".into(),
+        status: Status::Crit,
+        state: "firing".into(),
+        asset: Some("sample".into()),
+        asset_name: Some("Sample".into()),
+        check: Some("check".into()),
+        group: Some("group".into()),
+        assets: vec!["a".into(), "b".into()],
+        reason: "sample reason".into(),
+        value: Some(1.0),
+        labels: BTreeMap::new(),
+        started: Timestamp(0),
+        resolved: Some(Timestamp(60_000)),
+        url: Some("http://127.0.0.1/".into()),
+        contacts: vec![],
+    };
+    Notification {
+        id: "sample".into(),
+        notifier: "sample".into(),
+        kind,
+        alerts: vec![view.clone(), view],
+        created: Timestamp(120_000),
+    }
+}
+
+pub struct EmailNotifier {
+    id: String,
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    to: Vec<Mailbox>,
+    to_contacts: bool,
+    templates: Templates,
+    /// `host:port`, for messages.
+    server: String,
+}
+
+impl EmailNotifier {
+    pub fn new(id: &str, spec: &EmailSpec) -> Result<EmailNotifier, String> {
+        let from: Mailbox = spec
+            .from
+            .trim()
+            .parse()
+            .map_err(|e| format!("from: {:?} is not a valid address ({e})", spec.from))?;
+        let to = spec
+            .to
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                s.trim()
+                    .parse::<Mailbox>()
+                    .map_err(|e| format!("to[{i}]: {s:?} is not a valid address ({e})"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let host = spec.smtp_host.trim();
+        let builder = match spec.tls {
+            SmtpTls::Implicit => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
+            SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
+            SmtpTls::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+                host,
+            )),
+        }
+        .map_err(|e| format!("smtp_host: cannot set up TLS for {host:?}: {e}"))?;
+        let mut builder = builder.port(spec.port()).timeout(Some(spec.timeout));
+        if let (Some(user), Some(pass)) = (&spec.username, &spec.password) {
+            builder = builder.credentials(Credentials::new(user.clone(), pass.clone()));
+        }
+        let templates = Templates::load(
+            spec.template_dir.as_deref(),
+            spec.subject_prefix.as_deref(),
+        )?;
+        Ok(EmailNotifier {
+            id: id.to_string(),
+            transport: builder.build(),
+            from,
+            to,
+            to_contacts: spec.to_contacts,
+            templates,
+            server: format!("{host}:{}", spec.port()),
+        })
+    }
+
+    /// (contacts for `To`, static recipients, skipped invalid contact addresses).
+    fn recipients(&self, n: &Notification) -> (Vec<Mailbox>, Vec<Mailbox>, Vec<String>) {
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut contacts = Vec::new();
+        let mut skipped = Vec::new();
+        if self.to_contacts {
+            for c in n.alerts.iter().flat_map(|a| &a.contacts) {
+                match c.trim().parse::<Mailbox>() {
+                    Ok(m) => {
+                        if seen.insert(m.email.to_string().to_lowercase()) {
+                            contacts.push(m);
+                        }
+                    }
+                    Err(_) => skipped.push(c.clone()),
+                }
+            }
+        }
+        let mut fixed = Vec::new();
+        for m in &self.to {
+            if seen.insert(m.email.to_string().to_lowercase()) {
+                fixed.push(m.clone());
+            }
+        }
+        (contacts, fixed, skipped)
+    }
+
+    /// Builds the message without sending it (exposed for tests and previews).
+    pub fn message(&self, n: &Notification) -> Result<Prepared, NotifyError> {
+        let (contacts, fixed, skipped) = self.recipients(n);
+        if contacts.is_empty() && fixed.is_empty() {
+            let why = if skipped.is_empty() {
+                String::new()
+            } else {
+                format!(" (skipped invalid: {})", skipped.join(", "))
+            };
+            return Err(NotifyError::Permanent(format!("no recipients{why}")));
+        }
+        let r = self
+            .templates
+            .render(n)
+            .map_err(|e| NotifyError::Permanent(format!("template: {e}")))?;
+        let mut b = Message::builder()
+            .from(self.from.clone())
+            .subject(r.subject)
+            .message_id(Some(message_id(&n.id, &self.from)))
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str(HEADER_NOTIFICATION),
+                n.id.clone(),
+            ));
+        let (to, cc) = if contacts.is_empty() {
+            (fixed, Vec::new())
+        } else {
+            (contacts, fixed)
+        };
+        let mut recipients = Vec::new();
+        for m in to {
+            recipients.push(m.email.to_string());
+            b = b.to(m);
+        }
+        for m in cc {
+            recipients.push(m.email.to_string());
+            b = b.cc(m);
+        }
+        let message = b
+            .multipart(MultiPart::alternative_plain_html(r.text, r.html))
+            .map_err(|e| NotifyError::Permanent(format!("cannot build the mail: {e}")))?;
+        Ok(Prepared {
+            message,
+            recipients,
+            skipped,
+        })
+    }
+}
+
+/// A mail ready to send.
+pub struct Prepared {
+    pub message: Message,
+    /// `To` then `Cc` addresses.
+    pub recipients: Vec<String>,
+    /// Contact addresses left out because they do not parse.
+    pub skipped: Vec<String>,
+}
+
+/// `<id@domain-of-from>`, with characters a Message-ID may not hold replaced by `-`. The same
+/// notification always gets the same Message-ID.
+fn message_id(id: &str, from: &Mailbox) -> String {
+    let clean: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let clean = clean.trim_matches('.').replace("..", ".");
+    let clean = if clean.is_empty() { "notification".to_string() } else { clean };
+    format!("<{clean}.vitals@{}>", from.email.domain())
+}
+
+#[async_trait]
+impl Notifier for EmailNotifier {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    async fn send(&self, n: &Notification) -> Result<Delivered, NotifyError> {
+        let p = self.message(n)?;
+        match self.transport.send(p.message).await {
+            Ok(resp) => {
+                let mut detail = format!(
+                    "{} {}",
+                    resp.code(),
+                    resp.message().collect::<Vec<_>>().join(" ")
+                )
+                .trim()
+                .to_string();
+                if !p.skipped.is_empty() {
+                    detail.push_str(&format!("; skipped invalid: {}", p.skipped.join(", ")));
+                }
+                Ok(Delivered {
+                    recipients: p.recipients,
+                    detail,
+                })
+            }
+            Err(e) => Err(classify(&self.server, &e)),
+        }
+    }
+}
+
+/// SMTP 5xx (bad recipient, authentication rejected, message refused) and client-side
+/// refusals (the server offers no usable AUTH mechanism) will not get better by retrying;
+/// 4xx replies, timeouts, connection and TLS failures may.
+fn classify(server: &str, e: &lettre::transport::smtp::Error) -> NotifyError {
+    let mut msg = format!("{server}: {e}");
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !msg.contains(&t) {
+            msg.push_str(&format!(": {t}"));
+        }
+        src = s.source();
+    }
+    if e.is_permanent() || e.is_client() {
+        NotifyError::Permanent(msg)
+    } else {
+        NotifyError::Transient(msg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vitals_core::Status;
+
+    fn n(kind: NotificationKind, alerts: usize) -> Notification {
+        let mut s = sample(kind);
+        s.alerts.truncate(alerts);
+        s.alerts[0].reason = "<b>HTTP 503</b> & down".into();
+        s
+    }
+
+    #[test]
+    fn every_kind_renders_subject_text_and_html() {
+        let t = Templates::load(None, None).unwrap();
+        for kind in NotificationKind::ALL {
+            let r = t.render(&n(kind, 1)).unwrap();
+            assert!(
+                r.subject
+                    .starts_with(&format!("[Vitals] {}: ", kind_label(kind))),
+                "{kind}: {}",
+                r.subject
+            );
+            assert!(!r.subject.contains('\n'));
+            assert!(r.text.contains("sample/check is CRIT"), "{kind}: {}", r.text);
+            assert!(r.text.contains("<b>HTTP 503</b> & down"), "{}", r.text);
+            // HTML parts escape what the checked system said.
+            assert!(
+                r.html.contains("&lt;b&gt;HTTP 503&lt;/b&gt; &amp; down"),
+                "{}",
+                r.html
+            );
+            assert!(r.html.contains("http://127.0.0.1/"));
+        }
+    }
+
+    #[test]
+    fn grouped_notifications_list_every_alert() {
+        let t = Templates::load(None, Some("[Ops]")).unwrap();
+        let mut x = n(NotificationKind::Firing, 2);
+        x.alerts[1].title = "other/check is WARN".into();
+        x.alerts[1].status = Status::Warn;
+        let r = t.render(&x).unwrap();
+        assert_eq!(r.subject, "[Ops] FIRING: sample/check is CRIT and 1 more");
+        assert!(r.text.contains("other/check is WARN"));
+        assert!(r.html.contains("other/check is WARN"));
+    }
+
+    #[test]
+    fn message_ids_are_stable_and_well_formed() {
+        let from: Mailbox = "Vitals <vitals@example.org>".parse().unwrap();
+        assert_eq!(message_id("42-ops-firing", &from), "<42-ops-firing.vitals@example.org>");
+        assert_eq!(message_id("a b<c>", &from), "<a-b-c-.vitals@example.org>");
+    }
+
+    #[test]
+    fn recipients_dedupe_and_skip_bad_contacts() {
+        let spec = EmailSpec {
+            smtp_host: "127.0.0.1".into(),
+            smtp_port: Some(2525),
+            tls: SmtpTls::None,
+            username: None,
+            password: None,
+            from: "vitals@example.org".into(),
+            to: vec!["Support <support@example.org>".into()],
+            to_contacts: true,
+            subject_prefix: None,
+            template_dir: None,
+            timeout: std::time::Duration::from_secs(5),
+        };
+        let e = EmailNotifier::new("mail", &spec).unwrap();
+        let mut x = n(NotificationKind::Firing, 2);
+        x.alerts[0].contacts = vec!["clinic@example.org".into(), "SUPPORT@example.org".into()];
+        x.alerts[1].contacts = vec!["Clinic@Example.org".into(), "not an address".into()];
+        let (to, fixed, skipped) = e.recipients(&x);
+        let to: Vec<String> = to.iter().map(|m| m.email.to_string()).collect();
+        assert_eq!(to, ["clinic@example.org", "SUPPORT@example.org"]);
+        assert!(fixed.is_empty());
+        assert_eq!(skipped, ["not an address"]);
+
+        let mut spec2 = spec.clone();
+        spec2.to.clear();
+        let e = EmailNotifier::new("mail", &spec2).unwrap();
+        let mut x = n(NotificationKind::Firing, 1);
+        x.alerts[0].contacts.clear();
+        let err = e.message(&x).err().unwrap();
+        assert_eq!(err, NotifyError::Permanent("no recipients".into()));
+    }
+}
