@@ -95,6 +95,48 @@ pub const MIGRATIONS: &[&str] = &[
          comp_id     INTEGER,
          vals        BLOB
      );",
+    // 4: alerts with their transitions, the notification outbox, silences.
+    "CREATE TABLE alerts (
+         id      INTEGER PRIMARY KEY,
+         key     TEXT NOT NULL,
+         rule    TEXT NOT NULL,
+         asset   TEXT,
+         state   TEXT NOT NULL,
+         started INTEGER NOT NULL,
+         doc     TEXT NOT NULL          -- the whole Alert as JSON
+     );
+     CREATE INDEX alerts_open ON alerts (state) WHERE state <> 'resolved';
+     CREATE INDEX alerts_by_asset ON alerts (asset, id);
+     CREATE TABLE alert_events (
+         alert_id INTEGER NOT NULL,
+         seq      INTEGER NOT NULL,
+         doc      TEXT NOT NULL,        -- the Transition as JSON
+         PRIMARY KEY (alert_id, seq)
+     ) WITHOUT ROWID;
+     CREATE TABLE outbox (
+         id           TEXT PRIMARY KEY,
+         notifier     TEXT NOT NULL,
+         group_key    TEXT NOT NULL,
+         alert_id     INTEGER NOT NULL, -- of the first alert, for the per-alert log
+         created      INTEGER NOT NULL,
+         not_before   INTEGER NOT NULL,
+         state        TEXT NOT NULL,    -- pending | sent | failed
+         attempts     INTEGER NOT NULL,
+         next_attempt INTEGER NOT NULL,
+         last_error   TEXT,
+         recipients   TEXT NOT NULL,    -- JSON array
+         detail       TEXT,
+         sent         INTEGER,
+         doc          TEXT NOT NULL     -- the Notification as JSON
+     );
+     CREATE INDEX outbox_pending ON outbox (next_attempt) WHERE state = 'pending';
+     CREATE INDEX outbox_by_created ON outbox (created);
+     CREATE INDEX outbox_by_alert ON outbox (alert_id, created);
+     CREATE TABLE silences (
+         id   INTEGER PRIMARY KEY,
+         ends INTEGER NOT NULL,
+         doc  TEXT NOT NULL
+     );",
 ];
 
 /// The schema version this build writes.
