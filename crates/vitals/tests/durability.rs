@@ -1,0 +1,151 @@
+//! What Vitals acknowledged survives `kill -9`: pushed results answered 2xx, and notifications
+//! in the outbox (delivered after the restart, once).
+
+mod common;
+
+use common::*;
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+fn kill9(s: &mut Server) {
+    s.signal("KILL");
+    let end = Instant::now() + Duration::from_secs(10);
+    while s.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < end, "vitals did not die");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn acknowledged_results_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vitals.toml");
+    std::fs::write(
+        &config,
+        "[server]\ndata_dir = \"data\"\nself_check = false\n",
+    )
+    .unwrap();
+    let mut s = Server::start(dir.path(), &config);
+    let addr = s.addr.clone();
+    // A writer posting batches as fast as it can; it records what was answered 200.
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<i64>::new()));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (a2, s2) = (acked.clone(), stop.clone());
+    let writer = std::thread::spawn(move || {
+        let base = 1_700_000_000_000i64;
+        for batch in 0..100_000i64 {
+            if s2.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
+            let times: Vec<i64> = (0..50).map(|i| base + batch * 50 + i).collect();
+            let results: Vec<serde_json::Value> = times
+                .iter()
+                .map(|t| serde_json::json!({"asset": "node-1", "check": "import", "status": "ok", "time": t, "id": format!("r-{t}")}))
+                .collect();
+            let body = serde_json::json!({ "results": results }).to_string();
+            match http_post(&addr, "/api/v1/results", "application/json", &body) {
+                Some((200, _)) => a2.lock().unwrap().extend(times),
+                _ => break, // the server is gone
+            }
+        }
+    });
+    // Let a good number of batches through, then pull the plug mid-stream.
+    assert!(
+        wait_until(30, || acked.lock().unwrap().len() >= 2_000),
+        "writer made no progress"
+    );
+    kill9(&mut s);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    let acked = acked.lock().unwrap().clone();
+
+    let s = Server::start(dir.path(), &config);
+    let obs = s.json("/api/v1/assets/node-1/observations?check=import&limit=10000");
+    let stored: std::collections::HashSet<i64> = obs["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            let t = o["time"].as_str().unwrap();
+            chrono_ms(t)
+        })
+        .collect();
+    let missing: Vec<&i64> = acked.iter().filter(|t| !stored.contains(t)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged results lost, e.g. {:?}",
+        missing.len(),
+        acked.len(),
+        &missing[..missing.len().min(5)]
+    );
+    s.stop();
+}
+
+/// Epoch ms of `1970-…T…Z` with millisecond precision (the API's time format).
+fn chrono_ms(t: &str) -> i64 {
+    vitals_core::Timestamp::parse(t).expect("RFC 3339 time").0
+}
+
+#[test]
+fn a_notification_pending_at_kill_9_is_delivered_once_after_restart() {
+    // The receiver's port is reserved but nobody listens yet: deliveries fail (refused).
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vitals.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[server]
+data_dir = "data"
+self_check = false
+
+[[notifier]]
+id = "hook"
+type = "webhook"
+url = "http://127.0.0.1:{port}/hook"
+timeout = "2s"
+
+[[rule]]
+id = "down"
+notifiers = ["hook"]
+"#
+        ),
+    )
+    .unwrap();
+    let mut s = Server::start(dir.path(), &config);
+    let (code, body) = http_post(
+        &s.addr,
+        "/api/v1/results",
+        "application/json",
+        r#"{"results": [{"asset": "db", "check": "port", "status": "crit", "reason": "connection refused"}]}"#,
+    )
+    .unwrap();
+    assert_eq!(code, 200, "{body}");
+    // The notification is in the outbox and has failed at least once.
+    assert!(wait_until(20, || {
+        let v = s.json("/api/v1/notifications");
+        v["notifications"].as_array().is_some_and(|n| {
+            n.len() == 1
+                && n[0]["attempts"].as_u64().unwrap_or(0) >= 1
+                && n[0]["state"] == "pending"
+        })
+    }));
+    kill9(&mut s);
+
+    let received = receiver(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let s = Server::start(dir.path(), &config);
+    assert!(
+        wait_until(30, || !received.lock().unwrap().is_empty()),
+        "not delivered after restart"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let got = received.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "delivered more than once: {got:?}");
+    let n: serde_json::Value = serde_json::from_str(&got[0]).unwrap();
+    assert_eq!(n["kind"], "firing");
+    assert_eq!(n["alerts"][0]["asset"], "db");
+    let log = s.json("/api/v1/notifications");
+    assert_eq!(log["notifications"][0]["state"], "sent");
+    s.stop();
+}
