@@ -376,6 +376,7 @@ impl Config {
 
         let mut rules_out = Vec::new();
         let mut rule_ids: HashMap<String, String> = HashMap::new();
+        let mut rule_refs: Vec<(String, Vec<String>)> = Vec::new();
         for (path, v) in array_of_tables(&mut root, "rule", &mut errors) {
             if let Some(rc) = deserialize::<RuleConfig>(v, &path, &mut errors) {
                 if let Some(prev) = rule_ids.insert(rc.id.clone(), path.clone()) {
@@ -384,6 +385,13 @@ impl Config {
                         format!("duplicate rule id {:?} (also {prev})", rc.id),
                     ));
                 }
+                let named = rc
+                    .notifiers
+                    .iter()
+                    .chain(rc.escalate.iter().flat_map(|e| e.notifiers.iter()))
+                    .cloned()
+                    .collect();
+                rule_refs.push((path.clone(), named));
                 if let Some(r) = rc.validate(&path, &mut errors) {
                     rules_out.push(r);
                 }
@@ -410,18 +418,9 @@ impl Config {
             }
         }
         // Every notifier a rule names must exist.
-        for (ri, r) in rules_out.iter().enumerate() {
-            let named = r
-                .policy
-                .notifiers
-                .iter()
-                .chain(r.policy.escalate.iter().flat_map(|(_, n)| n.iter()));
+        for (path, named) in &rule_refs {
             for n in named {
                 if !notifiers.iter().any(|x| &x.id == n) {
-                    let path = rule_ids
-                        .get(&r.id)
-                        .cloned()
-                        .unwrap_or_else(|| format!("rule[{ri}]"));
                     errors.push(ConfigError::new(
                         format!("{path}.notifiers"),
                         format!("unknown notifier {n:?}"),

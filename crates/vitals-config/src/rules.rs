@@ -389,8 +389,9 @@ impl MaintenanceConfig {
             return false;
         };
         let d = self.duration.as_millis() as i64;
-        // The next start after (now - duration) is at or before now ⇔ a window covers now.
-        s.next_after(vitals_core::Timestamp(now.0 - d - 1))
+        // The first start strictly after (now - duration) is at or before now ⇔ a window
+        // [start, start + duration) covers now.
+        s.next_after(vitals_core::Timestamp(now.0 - d))
             .is_some_and(|start| start.0 <= now.0)
     }
 }

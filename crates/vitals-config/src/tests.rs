@@ -228,7 +228,13 @@ fn unknown_sections_are_errors() {
 fn shipped_example_parses() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/vitals.toml");
     let text = std::fs::read_to_string(&path).expect("examples/vitals.toml exists");
-    let env = |_: &str| Some("example-secret".to_string());
+    let env = |name: &str| {
+        Some(if name.ends_with("_URL") {
+            "https://hooks.example.org/secret-path".to_string()
+        } else {
+            "example-secret".to_string()
+        })
+    };
     match Config::parse(&text, &env) {
         Ok(c) => {
             assert!(c.checks.len() >= 6, "the example shows every check type");
@@ -322,4 +328,112 @@ slug = "same"
         errs.contains("check[1].slug: heartbeat slug \"same\" is also used by check[0]"),
         "{errs}"
     );
+}
+
+#[test]
+fn rules_maintenance_and_notifiers() {
+    let c = parse(
+        r#"
+[[notifier]]
+id = "ops-mail"
+type = "email"
+smtp_host = "127.0.0.1"
+from = "vitals@example.org"
+to = ["ops@example.org"]
+
+[[notifier]]
+id = "pager"
+type = "webhook"
+url = "http://127.0.0.1:9/hook"
+
+[[rule]]
+id = "import-failing"
+groups = ["clinics"]
+checks = ["import"]
+count = 3
+of_last = 5
+recover = 2
+notifiers = ["ops-mail"]
+reminder = "4h"
+escalate = [{ after = "30m", notifiers = ["pager"] }]
+flapping = { changes = 6, window = "1h" }
+
+[[rule]]
+id = "slow"
+kind = "threshold"
+value = "total_ms"
+above = 2000
+for = "5m"
+severity = "warn"
+
+[[rule]]
+id = "clinics"
+kind = "population"
+group = "clinics"
+test = "import"
+score = 3
+aggregate_percent = 20
+repetition = 5
+repetition_percent = 60
+
+[[maintenance]]
+id = "sunday-backup"
+cron = "0 2 * * 0"
+duration = "2h"
+groups = ["clinics"]
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.rules.len(), 3);
+    assert_eq!(c.notifiers.len(), 2);
+    let m = &c.maintenance[0];
+    // 2026-11-22 is a Sunday.
+    let at = |s: &str| vitals_core::Timestamp::parse(s).unwrap();
+    assert!(!m.active(at("2026-11-22T01:59:59Z")));
+    assert!(m.active(at("2026-11-22T02:00:00Z")));
+    assert!(m.active(at("2026-11-22T03:59:59Z")));
+    assert!(!m.active(at("2026-11-22T04:00:00Z")));
+    assert!(!m.active(at("2026-11-23T02:30:00Z")));
+
+    let errs = errors(
+        r#"
+[[rule]]
+id = "r1"
+notifiers = ["nobody"]
+count = 3
+of_last = 2
+
+[[rule]]
+id = "r2"
+kind = "threshold"
+above = 3
+
+[[rule]]
+id = "r3"
+kind = "population"
+group = "g"
+test = "t"
+score = 3
+repetition = 1000
+
+[[rule]]
+id = "r4"
+kind = "sometimes"
+
+[[notifier]]
+id = "x"
+type = "pigeon"
+"#,
+    )
+    .join("\n");
+    for want in [
+        "rule[0].of_last: must be at least count (3)",
+        "rule[0].notifiers: unknown notifier \"nobody\"",
+        "rule[1].value: is required",
+        "rule[2].repetition: must be 1–128",
+        "rule[3].kind: unknown rule kind \"sometimes\"",
+        "notifier[0].type: unknown notifier type \"pigeon\"",
+    ] {
+        assert!(errs.contains(want), "missing {want:?} in:\n{errs}");
+    }
 }

@@ -325,6 +325,43 @@ mod tests {
     }
 
     #[test]
+    fn stale_reports_raise_and_clear_a_companion_check() {
+        let cfg = vitals_config::Config::parse(
+            "[[check]]\nasset = \"n\"\nname = \"import\"\ntype = \"push\"\nstale_after = \"1h\"\n",
+            &|_| None,
+        )
+        .unwrap();
+        let model = crate::Model::from_config(&cfg);
+        let state = LiveState::new();
+        let none = HashMap::new();
+        state.apply(&[Observation::new(
+            "n",
+            "import",
+            Timestamp(0),
+            Status::Ok,
+            "",
+        )]);
+        assert!(silence_observations(&state, &none, &model, Timestamp(3_599_999)).is_empty());
+        let stale = silence_observations(&state, &none, &model, Timestamp(3_600_000));
+        assert_eq!(stale.len(), 1);
+        assert_eq!(stale[0].check, "import.stale");
+        assert_eq!(stale[0].status, Status::Crit);
+        state.apply(&stale);
+        assert!(silence_observations(&state, &none, &model, Timestamp(9_000_000)).is_empty());
+        // A new report clears it.
+        state.apply(&[Observation::new(
+            "n",
+            "import",
+            Timestamp(9_100_000),
+            Status::Ok,
+            "",
+        )]);
+        let back = silence_observations(&state, &none, &model, Timestamp(9_100_001));
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].status, Status::Ok);
+    }
+
+    #[test]
     fn humanized_durations() {
         assert_eq!(humantime_like(70), "1m 10s");
         assert_eq!(humantime_like(90_000), "1d 1h");

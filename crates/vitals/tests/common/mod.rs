@@ -14,6 +14,13 @@ pub fn vitals(args: &[&str]) -> (i32, String, String) {
         .args(args)
         .env("FHIR_TOKEN", "t")
         .env("PGPASSWORD", "p")
+        .env("SMTP_PASSWORD", "p")
+        .env(
+            "SLACK_WEBHOOK_URL",
+            "https://hooks.slack.example/services/x",
+        )
+        .env("TEAMS_WEBHOOK_URL", "https://teams.example/workflows/x")
+        .env("WEBHOOK_SECRET", "s")
         .output()
         .expect("run vitals");
     (
