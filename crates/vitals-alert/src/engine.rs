@@ -628,6 +628,7 @@ impl Engine {
     }
 
     /// Acknowledges an open, firing alert.
+    #[allow(clippy::too_many_arguments)]
     pub fn ack(
         &mut self,
         id: i64,
@@ -667,6 +668,28 @@ impl Engine {
                 Err(AckError::NotFiring(e))
             }
         }
+    }
+
+    /// Every firing or acknowledged alert with the notifiers it has been told to, for receivers
+    /// that forget alerts unless reminded (Alertmanager resolves an alert not re-sent within
+    /// its `resolve_timeout`).
+    pub fn firing_views(&self, assets: &dyn Assets) -> Vec<(Vec<String>, AlertView)> {
+        self.open
+            .values()
+            .filter(|a| {
+                matches!(a.state, AlertState::Firing | AlertState::Acknowledged)
+                    && a.notified
+                    && a.suppressed.is_none()
+            })
+            .filter_map(|a| {
+                let r = self.rule(&a.rule)?;
+                let mut to = r.policy.notifiers.clone();
+                for (_, n) in r.policy.escalate.iter().take(a.escalation_level) {
+                    to.extend(n.iter().cloned());
+                }
+                Some((to, self.view(a, assets)))
+            })
+            .collect()
     }
 
     pub fn add_silence(&mut self, d: SilenceDraft, now: Timestamp, out: &mut Output) -> Silence {
@@ -709,5 +732,122 @@ impl std::fmt::Display for AckError {
             AckError::NotOpen(id) => write!(f, "alert {id} is not open"),
             AckError::NotFiring(e) => f.write_str(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vitals_config::Config;
+
+    /// Assets from a table: (id, groups, parents), and which are down.
+    struct Table(
+        Vec<(&'static str, Vec<String>, Vec<String>)>,
+        Vec<&'static str>,
+    );
+
+    impl Assets for Table {
+        fn info(&self, asset: &str) -> Option<AssetInfo> {
+            self.0.iter().find(|a| a.0 == asset).map(|a| AssetInfo {
+                name: a.0.to_string(),
+                groups: a.1.clone(),
+                parents: a.2.clone(),
+                ..AssetInfo::default()
+            })
+        }
+        fn is_down(&self, asset: &str) -> bool {
+            self.1.contains(&asset)
+        }
+        fn population(&self, _: &str, _: &str, _: &AlarmQuery) -> (Vec<String>, usize) {
+            (Vec::new(), 0)
+        }
+    }
+
+    fn engine(toml: &str) -> Engine {
+        let cfg = Config::parse(toml, &|_| None).unwrap_or_else(|e| panic!("{e}"));
+        Engine::new(cfg.rules, cfg.maintenance, None, vec![], vec![], (0, 0))
+    }
+
+    fn crit(asset: &str, t: i64) -> Observation {
+        Observation::new(asset, "port", Timestamp(t), Status::Crit, "refused")
+    }
+
+    const RULE: &str = "[[notifier]]\nid = \"n\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/\"\n[[rule]]\nid = \"r\"\nnotifiers = [\"n\"]\n";
+
+    #[test]
+    fn a_storm_behind_a_down_parent_gives_one_notification() {
+        let mut e = engine(RULE);
+        let mut assets = vec![("switch", vec![], vec![])];
+        for _ in 0..1000 {
+            assets.push(("leaf", vec![], vec!["switch".to_string()]));
+        }
+        let table = Table(assets, vec!["switch"]);
+        let mut out = Output::default();
+        let mut obs = vec![crit("switch", 1)];
+        obs.extend((0..1000).map(|i| {
+            Observation::new(
+                "leaf",
+                format!("port-{i}"),
+                Timestamp(2),
+                Status::Crit,
+                "down",
+            )
+        }));
+        e.observe(&obs, &table, Timestamp(3), &mut out);
+        assert_eq!(out.outbox.len(), 1, "only the switch notifies");
+        assert_eq!(
+            out.outbox[0].notification.alerts[0].asset.as_deref(),
+            Some("switch")
+        );
+        assert_eq!(
+            e.open_alerts()
+                .filter(|a| a.suppressed.as_deref() == Some("suppressed: parent switch is down"))
+                .count(),
+            1000
+        );
+    }
+
+    #[test]
+    fn maintenance_windows_hold_notifications() {
+        let mut e = engine(&format!(
+            "{RULE}\n[[maintenance]]\nid = \"nightly\"\ncron = \"0 2 * * *\"\nduration = \"1h\"\n"
+        ));
+        let table = Table(vec![("db", vec![], vec![])], vec![]);
+        let at = |s: &str| Timestamp::parse(s).unwrap();
+        let mut out = Output::default();
+        e.observe(
+            &[crit("db", at("2026-11-21T02:10:00Z").0)],
+            &table,
+            at("2026-11-21T02:10:00Z"),
+            &mut out,
+        );
+        assert!(out.outbox.is_empty());
+        assert_eq!(
+            out.alerts[0].suppressed.as_deref(),
+            Some("in maintenance window nightly")
+        );
+        // Still firing after the window: the notification goes out at the first tick after it.
+        let mut out = Output::default();
+        e.tick(&table, at("2026-11-21T02:59:59Z"), &mut out);
+        assert!(out.outbox.is_empty());
+        e.tick(&table, at("2026-11-21T03:00:00Z"), &mut out);
+        assert_eq!(out.outbox.len(), 1);
+    }
+
+    #[test]
+    fn removed_rules_resolve_their_alerts() {
+        let mut e = engine(RULE);
+        let table = Table(vec![("db", vec![], vec![])], vec![]);
+        let mut out = Output::default();
+        e.observe(&[crit("db", 1)], &table, Timestamp(1), &mut out);
+        assert_eq!(e.open_alerts().count(), 1);
+        let mut out = Output::default();
+        e.set_config(vec![], vec![], Timestamp(2), &mut out);
+        assert_eq!(e.open_alerts().count(), 0);
+        assert_eq!(out.alerts[0].state, AlertState::Resolved);
+        assert_eq!(
+            out.events[0].1.reason,
+            "rule removed from the configuration"
+        );
     }
 }

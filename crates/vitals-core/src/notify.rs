@@ -194,6 +194,10 @@ pub struct EmailSpec {
     pub template_dir: Option<PathBuf>,
     #[serde(default = "default_email_timeout", with = "duration")]
     pub timeout: Duration,
+    /// PEM file of CA certificates to trust for the SMTP server (e.g. the hospital's internal
+    /// CA), in addition to the public roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 impl EmailSpec {
@@ -394,6 +398,12 @@ fn validate_email(s: &EmailSpec, errs: &mut Vec<(String, String)>) {
             "no recipients: list addresses in `to` or set `to_contacts = true`".into(),
         ));
     }
+    if s.ca_file.is_some() && s.tls == SmtpTls::None {
+        errs.push((
+            "ca_file".into(),
+            "is only used with tls = \"implicit\" or \"starttls\"".into(),
+        ));
+    }
     if let Some(p) = &s.subject_prefix {
         if p.contains(['\r', '\n']) {
             errs.push(("subject_prefix".into(), "must be one line".into()));
@@ -521,6 +531,7 @@ mod tests {
             subject_prefix: None,
             template_dir: None,
             timeout: default_email_timeout(),
+            ca_file: None,
         }
     }
 
@@ -618,9 +629,12 @@ mod tests {
         );
         let mut e = email(&[]);
         e.to_contacts = false;
+        e.tls = SmtpTls::None;
+        e.ca_file = Some("/etc/vitals/ca.pem".into());
         let errs = NotifierSpec::Email(e).validate();
-        assert_eq!(keys(&errs), ["to"]);
+        assert_eq!(keys(&errs), ["to", "ca_file"]);
         assert!(errs[0].1.contains("no recipients"));
+        assert_eq!(NotifierSpec::Email(email(&["a@b.example"])).validate(), []);
     }
 
     #[test]

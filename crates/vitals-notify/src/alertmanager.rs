@@ -84,7 +84,11 @@ pub fn labels(a: &AlertView, extra: &BTreeMap<String, String>) -> BTreeMap<Strin
     out.insert("alertname".into(), a.rule.clone());
     out.insert("vitals_alert_id".into(), a.alert_id.to_string());
     out.insert("severity".into(), a.status.as_str().to_string());
-    for (k, v) in [("asset", &a.asset), ("check", &a.check), ("group", &a.group)] {
+    for (k, v) in [
+        ("asset", &a.asset),
+        ("check", &a.check),
+        ("group", &a.group),
+    ] {
         match v {
             Some(v) => out.insert(k.to_string(), v.clone()),
             None => out.remove(k),

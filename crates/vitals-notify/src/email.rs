@@ -43,6 +43,7 @@ use async_trait::async_trait;
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
@@ -58,7 +59,10 @@ const DEFAULT_PREFIX: &str = "[Vitals]";
 const BUILTIN: &[(&str, &str)] = &[
     ("_base.txt", include_str!("../templates/_base.txt")),
     ("_base.html", include_str!("../templates/_base.html")),
-    ("firing.subject", include_str!("../templates/firing.subject")),
+    (
+        "firing.subject",
+        include_str!("../templates/firing.subject"),
+    ),
     ("firing.txt", include_str!("../templates/firing.txt")),
     ("firing.html", include_str!("../templates/firing.html")),
     (
@@ -71,7 +75,10 @@ const BUILTIN: &[(&str, &str)] = &[
         "escalation.subject",
         include_str!("../templates/escalation.subject"),
     ),
-    ("escalation.txt", include_str!("../templates/escalation.txt")),
+    (
+        "escalation.txt",
+        include_str!("../templates/escalation.txt"),
+    ),
     (
         "escalation.html",
         include_str!("../templates/escalation.html"),
@@ -146,10 +153,7 @@ impl Templates {
         });
         if let Some(d) = dir {
             if !d.is_dir() {
-                return Err(format!(
-                    "template_dir: {} is not a directory",
-                    d.display()
-                ));
+                return Err(format!("template_dir: {} is not a directory", d.display()));
             }
         }
         for (name, builtin) in BUILTIN {
@@ -375,13 +379,31 @@ impl EmailNotifier {
         }
         .map_err(|e| format!("smtp_host: cannot set up TLS for {host:?}: {e}"))?;
         let mut builder = builder.port(spec.port()).timeout(Some(spec.timeout));
+        if let Some(ca) = &spec.ca_file {
+            let pem = std::fs::read(ca)
+                .map_err(|e| format!("ca_file: cannot read {}: {e}", ca.display()))?;
+            let no_cert = || format!("ca_file: {} holds no PEM certificate", ca.display());
+            // An empty bundle parses fine and would silently trust nothing extra.
+            if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+                return Err(no_cert());
+            }
+            let cert = Certificate::from_pem(&pem).map_err(|e| format!("{} ({e})", no_cert()))?;
+            let params = TlsParameters::builder(host.to_string())
+                .add_root_certificate(cert)
+                .build_rustls()
+                .map_err(|e| format!("ca_file: cannot set up TLS with {}: {e}", ca.display()))?;
+            builder = match spec.tls {
+                SmtpTls::Implicit => builder.tls(Tls::Wrapper(params)),
+                SmtpTls::Starttls => builder.tls(Tls::Required(params)),
+                // Refused by validation; a plain connection has no use for a CA.
+                SmtpTls::None => builder,
+            };
+        }
         if let (Some(user), Some(pass)) = (&spec.username, &spec.password) {
             builder = builder.credentials(Credentials::new(user.clone(), pass.clone()));
         }
-        let templates = Templates::load(
-            spec.template_dir.as_deref(),
-            spec.subject_prefix.as_deref(),
-        )?;
+        let templates =
+            Templates::load(spec.template_dir.as_deref(), spec.subject_prefix.as_deref())?;
         Ok(EmailNotifier {
             id: id.to_string(),
             transport: builder.build(),
@@ -490,7 +512,11 @@ fn message_id(id: &str, from: &Mailbox) -> String {
         })
         .collect();
     let clean = clean.trim_matches('.').replace("..", ".");
-    let clean = if clean.is_empty() { "notification".to_string() } else { clean };
+    let clean = if clean.is_empty() {
+        "notification".to_string()
+    } else {
+        clean
+    };
     format!("<{clean}.vitals@{}>", from.email.domain())
 }
 
@@ -568,7 +594,11 @@ mod tests {
                 r.subject
             );
             assert!(!r.subject.contains('\n'));
-            assert!(r.text.contains("sample/check is CRIT"), "{kind}: {}", r.text);
+            assert!(
+                r.text.contains("sample/check is CRIT"),
+                "{kind}: {}",
+                r.text
+            );
             assert!(r.text.contains("<b>HTTP 503</b> & down"), "{}", r.text);
             // HTML parts escape what the checked system said.
             assert!(
@@ -595,7 +625,10 @@ mod tests {
     #[test]
     fn message_ids_are_stable_and_well_formed() {
         let from: Mailbox = "Vitals <vitals@example.org>".parse().unwrap();
-        assert_eq!(message_id("42-ops-firing", &from), "<42-ops-firing.vitals@example.org>");
+        assert_eq!(
+            message_id("42-ops-firing", &from),
+            "<42-ops-firing.vitals@example.org>"
+        );
         assert_eq!(message_id("a b<c>", &from), "<a-b-c-.vitals@example.org>");
     }
 
@@ -613,6 +646,7 @@ mod tests {
             subject_prefix: None,
             template_dir: None,
             timeout: std::time::Duration::from_secs(5),
+            ca_file: None,
         };
         let e = EmailNotifier::new("mail", &spec).unwrap();
         let mut x = n(NotificationKind::Firing, 2);

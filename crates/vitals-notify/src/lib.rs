@@ -1,7 +1,7 @@
 //! Notification channels: the last arrow of `… → alert → outbox → notifier → log`.
 //!
 //! The alert engine decides *that* somebody must be told and writes a
-//! [`Notification`](vitals_core::notify::Notification) into the durable outbox; the outbox calls
+//! [`Notification`] into the durable outbox; the outbox calls
 //! [`Notifier::send`] until it gets a [`Delivered`] or a permanent [`NotifyError`]. This crate
 //! only knows how to render one notification for one channel and hand it over:
 //!
@@ -106,6 +106,5 @@ pub fn build(id: &str, spec: &NotifierSpec) -> Result<Arc<dyn Notifier>, String>
         }
         NotifierSpec::Logfile(s) => Ok(Arc::new(logfile::LogfileNotifier::new(id, s)) as _),
     };
-    let n = built.map_err(|e| format!("notifier {id:?} ({}): {e}", spec.type_name()))?;
-    Ok(n)
+    built.map_err(|e| format!("notifier {id:?} ({}): {e}", spec.type_name()))
 }

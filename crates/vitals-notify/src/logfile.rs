@@ -69,7 +69,10 @@ impl Notifier for LogfileNotifier {
         .map_err(|e| NotifyError::Transient(format!("{shown}: write task failed: {e}")))?
         .map_err(|e| NotifyError::Transient(format!("{shown}: {e}")))?;
         let detail = match rotated {
-            Some(to) => format!("appended {written} bytes after rotating to {}", to.display()),
+            Some(to) => format!(
+                "appended {written} bytes after rotating to {}",
+                to.display()
+            ),
             None => format!("appended {written} bytes"),
         };
         Ok(Delivered {
@@ -221,16 +224,10 @@ mod tests {
             .with_timezone(&Utc);
         let mut last = None;
         let first = rotated_name(&path, dir.path(), now, &mut last);
-        assert_eq!(
-            first.file_name().unwrap(),
-            "a-20240502T081530.123Z.log"
-        );
+        assert_eq!(first.file_name().unwrap(), "a-20240502T081530.123Z.log");
         // Same clock reading again: strictly later.
         let second = rotated_name(&path, dir.path(), now, &mut last);
-        assert_eq!(
-            second.file_name().unwrap(),
-            "a-20240502T081530.124Z.log"
-        );
+        assert_eq!(second.file_name().unwrap(), "a-20240502T081530.124Z.log");
         // A file already there (e.g. from another process) is skipped.
         fs::write(dir.path().join("a-20240502T081530.200Z.log"), "x").unwrap();
         let mut last = None;

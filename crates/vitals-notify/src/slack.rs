@@ -9,9 +9,7 @@
 //! cannot get the whole message rejected.
 
 use crate::http::HttpTarget;
-use crate::text::{
-    active_for, asset_label, display_status, status_label, summary, truncate,
-};
+use crate::text::{active_for, asset_label, display_status, status_label, summary, truncate};
 use crate::{Delivered, Notifier, NotifyError};
 use async_trait::async_trait;
 use reqwest::header::HeaderMap;
@@ -114,11 +112,7 @@ pub fn payload(n: &Notification) -> Value {
             ));
             fields.push(field(
                 "Since",
-                &format!(
-                    "{} ({})",
-                    slack_date(a.started),
-                    active_for(a, n.created)
-                ),
+                &format!("{} ({})", slack_date(a.started), active_for(a, n.created)),
             ));
             if let Some(group) = &a.group {
                 fields.push(field("Group", &esc(group)));

@@ -80,7 +80,9 @@ pub fn payload(n: &Notification) -> Value {
     match n.alerts.as_slice() {
         [a] => {
             if !a.reason.is_empty() {
-                body.push(json!({"type": "TextBlock", "text": truncate(&a.reason, 2000), "wrap": true}));
+                body.push(
+                    json!({"type": "TextBlock", "text": truncate(&a.reason, 2000), "wrap": true}),
+                );
             }
             let mut facts = Vec::new();
             if let Some(asset) = asset_label(a) {
@@ -139,8 +141,10 @@ pub fn payload(n: &Notification) -> Value {
             body.extend(items);
         }
     }
-    body.push(json!({"type": "TextBlock", "text": format!("Notification {}", n.id),
-        "isSubtle": true, "size": "Small", "wrap": true}));
+    body.push(
+        json!({"type": "TextBlock", "text": format!("Notification {}", n.id),
+        "isSubtle": true, "size": "Small", "wrap": true}),
+    );
     let mut card = json!({
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "type": "AdaptiveCard",
@@ -149,7 +153,8 @@ pub fn payload(n: &Notification) -> Value {
         "body": body,
     });
     if let Some(url) = n.alerts.first().and_then(|a| a.url.as_ref()) {
-        card["actions"] = json!([{"type": "Action.OpenUrl", "title": "Open in Vitals", "url": url}]);
+        card["actions"] =
+            json!([{"type": "Action.OpenUrl", "title": "Open in Vitals", "url": url}]);
     }
     json!({
         "type": "message",

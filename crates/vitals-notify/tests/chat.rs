@@ -48,7 +48,10 @@ async fn slack_gets_text_header_fields_reason_and_context() {
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].path, "/services/T000/B000/XXXXSECRET");
     let body = got[0].json();
-    assert_eq!(body["text"], ":red_circle: FIRING: minlog2-5/monitor is CRIT");
+    assert_eq!(
+        body["text"],
+        ":red_circle: FIRING: minlog2-5/monitor is CRIT"
+    );
     let blocks = body["blocks"].as_array().unwrap();
     assert_eq!(blocks[0]["type"], "header");
     assert_eq!(blocks[0]["text"]["type"], "plain_text");
@@ -74,7 +77,10 @@ async fn slack_gets_text_header_fields_reason_and_context() {
     let context = blocks.last().unwrap();
     assert_eq!(context["type"], "context");
     let ctx = context["elements"][0]["text"].as_str().unwrap();
-    assert!(ctx.contains("<https://vitals.example/alerts/5|Open in Vitals>"), "{ctx}");
+    assert!(
+        ctx.contains("<https://vitals.example/alerts/5|Open in Vitals>"),
+        "{ctx}"
+    );
     assert!(ctx.contains("notification `5-slack-firing`"), "{ctx}");
 }
 
@@ -102,18 +108,29 @@ async fn slack_lists_grouped_alerts_and_marks_resolution() {
     let list = grouped["blocks"][1]["text"]["text"].as_str().unwrap();
     let lines: Vec<&str> = list.lines().collect();
     assert_eq!(lines.len(), 2, "{list}");
-    assert!(lines[0].starts_with(":red_circle: *minlog2-1/monitor is CRIT*"), "{list}");
-    assert!(lines[1].starts_with(":large_orange_circle: *minlog2-2/monitor is WARN*"), "{list}");
+    assert!(
+        lines[0].starts_with(":red_circle: *minlog2-1/monitor is CRIT*"),
+        "{list}"
+    );
+    assert!(
+        lines[1].starts_with(":large_orange_circle: *minlog2-2/monitor is WARN*"),
+        "{list}"
+    );
 
     let r = got[1].json();
-    assert_eq!(r["text"], ":white_check_mark: RESOLVED: minlog2-3/monitor is CRIT");
+    assert_eq!(
+        r["text"],
+        ":white_check_mark: RESOLVED: minlog2-3/monitor is CRIT"
+    );
     let blocks = r["blocks"].as_array().unwrap();
     let texts: Vec<String> = blocks
         .iter()
         .filter_map(|b| b["text"]["text"].as_str().map(str::to_string))
         .collect();
     assert!(
-        texts.iter().any(|t| t == "*Failing assets (3)*\n`n1`, `n2`, `n3`"),
+        texts
+            .iter()
+            .any(|t| t == "*Failing assets (3)*\n`n1`, `n2`, `n3`"),
         "{texts:?}"
     );
 }
@@ -145,7 +162,11 @@ async fn teams_gets_an_adaptive_card_with_facts_and_a_link() {
     let (addr, log) = recorder(StatusCode::ACCEPTED, "").await;
     let url = format!("http://{addr}/workflows/abc/triggers/manual/paths/invoke?sig=SECRET");
     let notifier = vitals_notify::build("teams", &teams(url)).unwrap();
-    let n = notification("9-teams-escalation", NotificationKind::Escalation, vec![alert(9)]);
+    let n = notification(
+        "9-teams-escalation",
+        NotificationKind::Escalation,
+        vec![alert(9)],
+    );
     let d = notifier.send(&n).await.unwrap();
     assert_eq!(d.detail, "HTTP 202");
     assert_eq!(d.recipients, [format!("http://{addr}")]);
@@ -154,7 +175,10 @@ async fn teams_gets_an_adaptive_card_with_facts_and_a_link() {
     let body = got[0].json();
     assert_eq!(body["type"], "message");
     let att = &body["attachments"][0];
-    assert_eq!(att["contentType"], "application/vnd.microsoft.card.adaptive");
+    assert_eq!(
+        att["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
     let card = &att["content"];
     assert_eq!(card["type"], "AdaptiveCard");
     assert_eq!(card["version"], "1.4");
@@ -162,7 +186,10 @@ async fn teams_gets_an_adaptive_card_with_facts_and_a_link() {
     assert_eq!(items[0]["type"], "TextBlock");
     assert_eq!(items[0]["text"], "ESCALATION: minlog2-9/monitor is CRIT");
     assert_eq!(items[0]["color"], "Attention");
-    assert_eq!(items[1]["text"], "HTTP 503 <Service Unavailable> & retrying");
+    assert_eq!(
+        items[1]["text"],
+        "HTTP 503 <Service Unavailable> & retrying"
+    );
     let facts = items
         .iter()
         .find(|i| i["type"] == "FactSet")
@@ -178,7 +205,10 @@ async fn teams_gets_an_adaptive_card_with_facts_and_a_link() {
     assert_eq!(facts[0]["value"], "MinLog2 node 9 (minlog2-9)");
     assert_eq!(facts[2]["value"], "CRIT");
     let since = facts[3]["value"].as_str().unwrap();
-    assert!(since.starts_with("{{DATE(") && since.contains("{{TIME("), "{since}");
+    assert!(
+        since.starts_with("{{DATE(") && since.contains("{{TIME("),
+        "{since}"
+    );
     assert_eq!(facts[6]["value"], "minlog2-down");
     assert_eq!(card["actions"][0]["type"], "Action.OpenUrl");
     assert_eq!(card["actions"][0]["url"], "https://vitals.example/alerts/9");
@@ -188,22 +218,35 @@ async fn teams_gets_an_adaptive_card_with_facts_and_a_link() {
 async fn teams_lists_grouped_alerts_and_colours_resolution_green() {
     let (addr, log) = recorder(StatusCode::OK, "").await;
     let notifier = vitals_notify::build("teams", &teams(format!("http://{addr}/x"))).unwrap();
-    let mut n = notification("r", NotificationKind::Resolved, vec![alert(1), alert(2), alert(3)]);
+    let mut n = notification(
+        "r",
+        NotificationKind::Resolved,
+        vec![alert(1), alert(2), alert(3)],
+    );
     for a in &mut n.alerts {
         a.resolved = Some(n.created);
     }
     notifier.send(&n).await.unwrap();
     let body = log.lock().unwrap()[0].json();
-    let items = body["attachments"][0]["content"]["body"].as_array().unwrap().clone();
+    let items = body["attachments"][0]["content"]["body"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(items[0]["color"], "Good");
-    assert_eq!(items[0]["text"], "RESOLVED: minlog2-1/monitor is CRIT and 2 more");
+    assert_eq!(
+        items[0]["text"],
+        "RESOLVED: minlog2-1/monitor is CRIT and 2 more"
+    );
     let listed: Vec<&str> = items[1..4]
         .iter()
         .map(|i| i["text"].as_str().unwrap())
         .collect();
     for (i, text) in listed.iter().enumerate() {
         assert!(
-            text.starts_with(&format!("- **minlog2-{}/monitor is CRIT** — CRIT since", i + 1)),
+            text.starts_with(&format!(
+                "- **minlog2-{}/monitor is CRIT** — CRIT since",
+                i + 1
+            )),
             "{text}"
         );
     }

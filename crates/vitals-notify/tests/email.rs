@@ -42,13 +42,26 @@ struct Sink {
 
 impl Sink {
     fn start(auth: Option<&str>) -> Sink {
+        Sink::start_with(
+            auth.map(|a| vec!["--auth".to_string(), a.to_string()])
+                .unwrap_or_default(),
+        )
+    }
+
+    /// `--starttls` or `--implicit` with the server certificate of `pki`.
+    fn start_tls(mode: &str, pki: &Pki) -> Sink {
+        Sink::start_with(vec![
+            mode.to_string(),
+            pki.cert.display().to_string(),
+            pki.key.display().to_string(),
+        ])
+    }
+
+    fn start_with(args: Vec<String>) -> Sink {
         let maildir = tempfile::tempdir().unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_sink.py");
         let mut cmd = Command::new(python());
-        cmd.arg(&script).arg(maildir.path());
-        if let Some(a) = auth {
-            cmd.arg(a);
-        }
+        cmd.arg(&script).arg(maildir.path()).args(args);
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -107,6 +120,7 @@ fn spec(port: u16) -> EmailSpec {
         subject_prefix: None,
         template_dir: None,
         timeout: Duration::from_secs(10),
+        ca_file: None,
     }
 }
 
@@ -144,7 +158,9 @@ fn sorted(v: &Value) -> Vec<String> {
 #[tokio::test]
 async fn delivers_a_multipart_mail_to_contacts_and_support() {
     let sink = Sink::start(None);
-    let notifier = vitals_notify::build("mail", &NotifierSpec::Email(spec(sink.port))).unwrap();
+    let mut s = spec(sink.port);
+    s.to.push("oncall@example.org".into());
+    let notifier = vitals_notify::build("mail", &NotifierSpec::Email(s)).unwrap();
     let mut a = alert(42);
     a.contacts = vec![
         "clinic@hospital.example".into(),
@@ -155,13 +171,22 @@ async fn delivers_a_multipart_mail_to_contacts_and_support() {
     b.contacts = vec!["Clinic@Hospital.example".into()];
     let n = notification("42-mail-firing", NotificationKind::Firing, vec![a, b]);
     let d = notifier.send(&n).await.unwrap();
-    // Deduplicated case-insensitively; the invalid contact is skipped and said so.
+    // Deduplicated case-insensitively (support is both a contact and a static recipient);
+    // the invalid contact is skipped and said so.
     assert_eq!(
         d.recipients,
-        ["clinic@hospital.example", "SUPPORT@example.org"]
+        [
+            "clinic@hospital.example",
+            "SUPPORT@example.org",
+            "oncall@example.org"
+        ]
     );
     assert!(d.detail.starts_with("250 "), "{}", d.detail);
-    assert!(d.detail.contains("skipped invalid: not an address"), "{}", d.detail);
+    assert!(
+        d.detail.contains("skipped invalid: not an address"),
+        "{}",
+        d.detail
+    );
 
     let msgs = sink.messages();
     assert_eq!(msgs.len(), 1);
@@ -169,14 +194,22 @@ async fn delivers_a_multipart_mail_to_contacts_and_support() {
     assert_eq!(m["mail_from"], "vitals@example.org");
     assert_eq!(
         sorted(&m["rcpt_tos"]),
-        ["SUPPORT@example.org", "clinic@hospital.example"]
+        [
+            "SUPPORT@example.org",
+            "clinic@hospital.example",
+            "oncall@example.org"
+        ]
     );
     assert_eq!(
         header(m, "Subject"),
         Some("[Vitals] FIRING: minlog2-42/monitor is CRIT and 1 more")
     );
-    assert_eq!(header(m, "To"), Some("clinic@hospital.example"));
-    assert_eq!(header(m, "Cc"), Some("SUPPORT@example.org"));
+    // Contacts are addressed, the static recipients read along in Cc.
+    assert_eq!(
+        header(m, "To"),
+        Some("clinic@hospital.example, SUPPORT@example.org")
+    );
+    assert_eq!(header(m, "Cc"), Some("oncall@example.org"));
     assert_eq!(header(m, "X-Vitals-Notification"), Some("42-mail-firing"));
     assert_eq!(
         header(m, "Message-ID"),
@@ -186,12 +219,27 @@ async fn delivers_a_multipart_mail_to_contacts_and_support() {
     let text = part(m, "text/plain");
     assert!(text.starts_with("2 alerts are firing."), "{text}");
     assert!(text.contains("[CRIT] minlog2-43/monitor is CRIT"), "{text}");
-    assert!(text.contains("Reason:   HTTP 503 <Service Unavailable> & retrying"), "{text}");
-    assert!(text.contains("Details:  https://vitals.example/alerts/42"), "{text}");
+    assert!(
+        text.contains("Reason:   HTTP 503 <Service Unavailable> & retrying"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Details:  https://vitals.example/alerts/42"),
+        "{text}"
+    );
     let html = part(m, "text/html");
-    assert!(html.contains("<strong style=\"color: #c62828;\">FIRING</strong>"), "{html}");
-    assert!(html.contains("HTTP 503 &lt;Service Unavailable&gt; &amp; retrying"), "{html}");
-    assert!(html.contains("<a href=\"https://vitals.example/alerts/43\">"), "{html}");
+    assert!(
+        html.contains("<strong style=\"color: #c62828;\">FIRING</strong>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("HTTP 503 &lt;Service Unavailable&gt; &amp; retrying"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<a href=\"https://vitals.example/alerts/43\">"),
+        "{html}"
+    );
 }
 
 #[tokio::test]
@@ -200,18 +248,28 @@ async fn a_resend_is_recognisable_as_the_same_message() {
     let mut s = spec(sink.port);
     s.to_contacts = false;
     let notifier = vitals_notify::build("mail", &NotifierSpec::Email(s)).unwrap();
-    let n = notification("7-mail-reminder", NotificationKind::Reminder, vec![alert(7)]);
+    let n = notification(
+        "7-mail-reminder",
+        NotificationKind::Reminder,
+        vec![alert(7)],
+    );
     notifier.send(&n).await.unwrap();
     notifier.send(&n).await.unwrap();
     let msgs = sink.messages();
     assert_eq!(msgs.len(), 2);
-    assert_eq!(header(&msgs[0], "Message-ID"), header(&msgs[1], "Message-ID"));
+    assert_eq!(
+        header(&msgs[0], "Message-ID"),
+        header(&msgs[1], "Message-ID")
+    );
     assert_eq!(
         header(&msgs[1], "X-Vitals-Notification"),
         Some("7-mail-reminder")
     );
     // Without contacts the static recipients are the To.
-    assert_eq!(header(&msgs[0], "To"), Some("Support <support@example.org>"));
+    assert_eq!(
+        header(&msgs[0], "To"),
+        Some("Support <support@example.org>")
+    );
     assert!(header(&msgs[0], "Subject")
         .unwrap()
         .starts_with("[Vitals] REMINDER: minlog2-7/monitor is CRIT (firing for 2m"));
@@ -240,14 +298,20 @@ async fn templates_are_overridden_from_the_template_dir() {
     let n = notification("3-mail-resolved", NotificationKind::Resolved, vec![a]);
     notifier.send(&n).await.unwrap();
     let m = &sink.messages()[0];
-    assert_eq!(header(m, "Subject"), Some("[Klinik] minlog2-3 is fine again"));
+    assert_eq!(
+        header(m, "Subject"),
+        Some("[Klinik] minlog2-3 is fine again")
+    );
     assert_eq!(
         part(m, "text/plain").trim_end(),
         "Custom: MinLog2 node 3 (minlog2-3) recovered after 1m 30s."
     );
     // No resolved.html in the directory: the built-in one is used.
     let html = part(m, "text/html");
-    assert!(html.contains("<strong style=\"color: #2e7d32;\">RESOLVED</strong>"), "{html}");
+    assert!(
+        html.contains("<strong style=\"color: #2e7d32;\">RESOLVED</strong>"),
+        "{html}"
+    );
 
     // A template that does not compile is a configuration error naming the file.
     std::fs::write(dir.path().join("firing.html"), "{% if %}").unwrap();
@@ -262,7 +326,10 @@ async fn templates_are_overridden_from_the_template_dir() {
     let e = vitals_notify::build("mail", &NotifierSpec::Email(s))
         .err()
         .unwrap();
-    assert!(e.contains("template_dir") && e.contains("not a directory"), "{e}");
+    assert!(
+        e.contains("template_dir") && e.contains("not a directory"),
+        "{e}"
+    );
 }
 
 #[tokio::test]
@@ -286,8 +353,7 @@ async fn smtp_auth_is_used_and_a_wrong_password_is_permanent() {
     assert!(!e.to_string().contains("wrong-pw"), "{e}");
 
     // Without credentials the server's "authentication required" is permanent too.
-    let notifier =
-        vitals_notify::build("mail", &NotifierSpec::Email(spec(sink.port))).unwrap();
+    let notifier = vitals_notify::build("mail", &NotifierSpec::Email(spec(sink.port))).unwrap();
     let e = notifier.send(&n).await.unwrap_err();
     assert!(matches!(e, NotifyError::Permanent(_)), "{e:?}");
     assert_eq!(sink.messages().len(), 1);
@@ -325,5 +391,101 @@ async fn no_recipients_is_permanent_and_an_unreachable_server_transient() {
     let notifier = vitals_notify::build("mail", &NotifierSpec::Email(spec(port))).unwrap();
     let e = notifier.send(&n).await.unwrap_err();
     assert!(e.is_transient(), "{e:?}");
-    assert!(e.to_string().starts_with(&format!("127.0.0.1:{port}: ")), "{e}");
+    assert!(
+        e.to_string().starts_with(&format!("127.0.0.1:{port}: ")),
+        "{e}"
+    );
+}
+
+/// A test CA and a server certificate for 127.0.0.1 signed by it, as PEM files.
+struct Pki {
+    _dir: tempfile::TempDir,
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+            KeyPair, KeyUsagePurpose,
+        };
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "Vitals test mail CA");
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca_key = KeyPair::generate().unwrap();
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let mut params = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "Vitals test mail server");
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: String| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        Pki {
+            ca: write("ca.pem", ca_cert.pem()),
+            cert: write("server.pem", cert.pem()),
+            key: write("server.key", key.serialize_pem()),
+            _dir: dir,
+        }
+    }
+}
+
+#[tokio::test]
+async fn starttls_and_implicit_tls_with_a_private_ca() {
+    let pki = Pki::new();
+    for (mode, tls) in [
+        ("--starttls", SmtpTls::Starttls),
+        ("--implicit", SmtpTls::Implicit),
+    ] {
+        let sink = Sink::start_tls(mode, &pki);
+        let mut s = spec(sink.port);
+        s.tls = tls;
+        s.ca_file = Some(pki.ca.clone());
+        let notifier = vitals_notify::build("mail", &NotifierSpec::Email(s.clone())).unwrap();
+        let n = notification("tls", NotificationKind::Firing, vec![alert(1)]);
+        let d = notifier
+            .send(&n)
+            .await
+            .unwrap_or_else(|e| panic!("{mode}: {e}"));
+        assert!(d.detail.starts_with("250 "), "{mode}: {}", d.detail);
+        let msgs = sink.messages();
+        assert_eq!(msgs.len(), 1, "{mode}");
+        assert_eq!(msgs[0]["tls"], true, "{mode}");
+
+        // Without the CA the server is not trusted: nothing is sent, and the failure is
+        // retried (a certificate can be fixed on the server side).
+        s.ca_file = None;
+        let notifier = vitals_notify::build("mail", &NotifierSpec::Email(s)).unwrap();
+        let e = notifier.send(&n).await.unwrap_err();
+        assert!(e.is_transient(), "{mode}: {e:?}");
+        assert!(
+            e.to_string().to_lowercase().contains("certificate"),
+            "{mode}: {e}"
+        );
+        assert_eq!(sink.messages().len(), 1, "{mode}");
+    }
+    // A CA file without a certificate is a configuration error.
+    let mut s = spec(25);
+    s.tls = SmtpTls::Starttls;
+    s.ca_file = Some(pki.key.clone());
+    let e = vitals_notify::build("mail", &NotifierSpec::Email(s))
+        .err()
+        .unwrap();
+    assert!(
+        e.contains("ca_file") && e.contains("no PEM certificate"),
+        "{e}"
+    );
 }

@@ -55,7 +55,10 @@ fn rotated(dir: &Path) -> Vec<PathBuf> {
 /// The ids of the whole lines of a file; panics on a torn or foreign line.
 fn ids(path: &Path) -> Vec<String> {
     let text = fs::read_to_string(path).unwrap();
-    assert!(text.is_empty() || text.ends_with('\n'), "{path:?} ends mid-line");
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "{path:?} ends mid-line"
+    );
     text.lines()
         .map(|l| {
             let n: Notification = serde_json::from_str(l)

@@ -74,8 +74,14 @@ async fn signed_delivery_carries_id_timestamp_signature_and_the_notification() {
     let got = log.lock().unwrap().clone();
     assert_eq!(got.len(), 1);
     let r = &got[0];
-    assert_eq!(r.header("x-vitals-notification").as_deref(), Some("7-hook-firing"));
-    assert_eq!(r.header("content-type").as_deref(), Some("application/json"));
+    assert_eq!(
+        r.header("x-vitals-notification").as_deref(),
+        Some("7-hook-firing")
+    );
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("application/json")
+    );
     assert_eq!(r.header("authorization").as_deref(), Some("Bearer t0ken"));
     let ts: i64 = r.header("x-vitals-timestamp").unwrap().parse().unwrap();
     assert!(ts > 1_600_000_000, "unix seconds, got {ts}");

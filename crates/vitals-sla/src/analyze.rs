@@ -1,7 +1,7 @@
 //! Reading the inputs and turning them into per-group statistics.
 //!
 //! Plain files are memory-mapped and cut into chunks at line boundaries; all chunks of all plain
-//! files go through one work queue served by every core (phase 1, [`crate::scan`]). Gzip'd files
+//! files go through one work queue served by every core (phase 1, `scan.rs`). Gzip'd files
 //! (recognised by their magic bytes) are decompressed on one thread and scanned block by block on
 //! another, with their message ids copied to a small arena since the blocks are dropped. Then the
 //! chunk results are merged by operation name and period, and two kinds of independent tasks run
@@ -83,7 +83,7 @@ pub struct Analysis {
     pub by: Option<Period>,
     pub lines: u64,
     pub malformed: u64,
-    /// The first [`MAX_EXAMPLES`] malformed lines, in file order.
+    /// The first few (five) malformed lines, in file order.
     pub malformed_examples: Vec<MalformedLine>,
     /// Groups in no particular order.
     pub groups: Vec<GroupStats>,

@@ -9,10 +9,10 @@
 //! # How it is fast
 //!
 //! Plain files are memory-mapped and cut into chunks at line boundaries; every core scans chunks
-//! ([`scan`]) with `memchr` and a hand-written key/value and duration parser ([`parse`]) — no
+//! (`scan`) with `memchr` and a hand-written key/value and duration parser ([`parse`]) — no
 //! regex, no allocation per line. Durations go to one `Vec<u64>` per (operation, period); message
 //! ids become small records pointing into the map, filed by hash partition, and are joined
-//! exactly, partition by partition, on all cores ([`analyze`]). Percentiles come from
+//! exactly, partition by partition, on all cores ([`mod@analyze`]). Percentiles come from
 //! `select_nth_unstable` ([`percentile`]), exact without sorting. Gzip'd input (detected by magic
 //! bytes) is decompressed on one thread while another scans it.
 //!

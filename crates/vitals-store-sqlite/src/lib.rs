@@ -37,6 +37,10 @@
 //! millisecond (at most 100,000 ms; beyond that the append fails). Its stored time is then
 //! a few milliseconds later than reported.
 //!
+//! # One store per file
+//! Open a database file with one `SqliteStore` at a time (one process): the writer keeps
+//! what it has staged in memory. Other processes may read it (`sqlite3`, backups).
+//!
 //! # Failure
 //! Nothing here panics on data read back: a bad row is [`StoreError::Corrupt`] naming it.
 

@@ -37,7 +37,8 @@ pub enum Command {
     UpsertAssets(Vec<AssetRecord>, Reply),
     /// Takes the write lock and commits nothing: proves the writer can write.
     Ping(Reply),
-    /// `PRAGMA wal_checkpoint(TRUNCATE)` after the current group is committed.
+    /// After the current group is committed: merge the staged observations, then
+    /// `PRAGMA wal_checkpoint(TRUNCATE)`.
     Checkpoint(Reply),
     /// Commit what is queued, close the connection, stop the thread.
     Close(Reply),
@@ -323,7 +324,8 @@ impl Writer {
                     // After the replies: callers never wait for a merge.
                     if self.staging.keys.len() >= self.staging.merge_at {
                         if let Err(e) = self.merge() {
-                            tracing::warn!(error = %e, "merging staged observations failed");
+                            // Nothing is lost (the rows stay staged), but it should not happen.
+                            tracing::error!(error = %e, "merging staged observations failed");
                         }
                     }
                 }

@@ -118,7 +118,7 @@ fn kill9_child(db: &str) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let store = SqliteStore::open(Path::new(db)).unwrap();
-        for i in 0..1_000_000i64 {
+        for i in 0..100_000i64 {
             let batch = vec![
                 obs("a", &format!("c{}", i % 5), i, Status::Ok, ""),
                 obs("b", "x", i, Status::Warn, &format!("r{}", i % 3)),

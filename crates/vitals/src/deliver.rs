@@ -8,7 +8,10 @@ use vitals_core::notify::Notification;
 use vitals_notify::{Notifier, NotifyError};
 
 #[derive(Default)]
-pub struct Notifiers(RwLock<HashMap<String, Arc<dyn Notifier>>>);
+pub struct Notifiers(
+    RwLock<HashMap<String, Arc<dyn Notifier>>>,
+    RwLock<Vec<String>>,
+);
 
 impl Notifiers {
     /// Builds every notifier; all problems at once.
@@ -30,8 +33,46 @@ impl Notifiers {
         }
     }
 
-    pub fn set(&self, map: HashMap<String, Arc<dyn Notifier>>) {
+    /// Replaces the notifiers; `refresh` are those that must hear of firing alerts again
+    /// periodically (Alertmanager).
+    pub fn set(&self, map: HashMap<String, Arc<dyn Notifier>>, configs: &[NotifierConfig]) {
         *self.0.write().unwrap_or_else(|e| e.into_inner()) = map;
+        *self.1.write().unwrap_or_else(|e| e.into_inner()) = configs
+            .iter()
+            .filter(|c| matches!(c.spec, vitals_core::notify::NotifierSpec::Alertmanager(_)))
+            .map(|c| c.id.clone())
+            .collect();
+    }
+
+    /// Re-sends every firing alert to the notifiers that forget (Alertmanager), directly: this
+    /// is a state refresh, not a new notification, so it is not logged in the outbox.
+    pub async fn refresh(
+        &self,
+        views: Vec<(Vec<String>, vitals_core::notify::AlertView)>,
+        now: vitals_core::Timestamp,
+    ) {
+        let ids = self.1.read().unwrap_or_else(|e| e.into_inner()).clone();
+        for id in ids {
+            let alerts: Vec<_> = views
+                .iter()
+                .filter(|(to, _)| to.contains(&id))
+                .map(|(_, v)| v.clone())
+                .collect();
+            let Some(n) = self.get(&id) else { continue };
+            if alerts.is_empty() {
+                continue;
+            }
+            let note = Notification {
+                id: format!("refresh-{}", now.0),
+                notifier: id.clone(),
+                kind: vitals_core::notify::NotificationKind::Firing,
+                alerts,
+                created: now,
+            };
+            if let Err(e) = n.send(&note).await {
+                tracing::warn!(notifier = %id, error = %e, "refreshing firing alerts failed");
+            }
+        }
     }
 
     fn get(&self, id: &str) -> Option<Arc<dyn Notifier>> {

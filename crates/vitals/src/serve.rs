@@ -174,7 +174,10 @@ async fn serve(
     let metrics = Arc::new(Metrics::default());
     let model = Arc::new(ModelHandle::new(Model::from_config(&cfg)));
     let notifiers = Arc::new(Notifiers::default());
-    notifiers.set(Notifiers::build(&cfg.notifiers).map_err(|e| anyhow::anyhow!(e))?);
+    notifiers.set(
+        Notifiers::build(&cfg.notifiers).map_err(|e| anyhow::anyhow!(e))?,
+        &cfg.notifiers,
+    );
     let engine = Engine::new(
         rules_of(&cfg),
         cfg.maintenance.clone(),
@@ -193,6 +196,21 @@ async fn serve(
         model.clone(),
         engine,
     );
+    let refresher = {
+        let (pipeline, notifiers) = (pipeline.clone(), notifiers.clone());
+        tokio::spawn(async move {
+            // Alertmanager resolves alerts not re-sent within its resolve_timeout (5 min).
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                match pipeline.with_engine(|e, a, _, _| e.firing_views(a)).await {
+                    Ok(views) => notifiers.refresh(views, vitals_scheduler::now()).await,
+                    Err(_) => return,
+                }
+            }
+        })
+    };
     let outbox_task = vitals_alert::outbox::spawn(
         store.clone(),
         notifiers.clone(),
@@ -267,6 +285,7 @@ async fn serve(
     watcher.abort();
     pipeline.flush().await;
     outbox_task.abort();
+    refresher.abort();
     drop(pipeline);
     pipeline_task.abort();
     store.close().await.context("closing the store")?;
@@ -397,7 +416,7 @@ async fn reload(
     };
     live.state.sync_config(&assets, &check_kinds(&checks));
     live.model.set(Model::from_config(&cfg));
-    live.notifiers.set(built);
+    live.notifiers.set(built, &cfg.notifiers);
     let (rules, maintenance) = (rules_of(&cfg), cfg.maintenance.clone());
     if let Err(e) = live
         .pipeline
