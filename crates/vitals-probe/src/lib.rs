@@ -88,7 +88,10 @@ impl Prober {
         // catches a probe that failed to.
         let mut out = match tokio::time::timeout(timeout + Duration::from_millis(50), fut).await {
             Ok(o) => o,
-            Err(_) => Outcome::new(Status::Crit, format!("timed out after {}", fmt_duration(timeout))),
+            Err(_) => Outcome::new(
+                Status::Crit,
+                format!("timed out after {}", fmt_duration(timeout)),
+            ),
         };
         if out.duration_us == 0 {
             out.duration_us = started.elapsed().as_micros() as u64;
