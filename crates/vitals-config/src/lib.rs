@@ -358,6 +358,67 @@ impl Config {
                 .into_iter()
                 .filter_map(|(path, v)| deserialize(v, &path, &mut errors).map(|a| (path, a)))
                 .unzip();
+        // Per-check alert shorthands (`alert = { count = 3, notifiers = [...] }`) become rules
+        // selecting just that check; taken out before the check itself is parsed.
+        let mut check_alerts: Vec<(String, toml::Value)> = Vec::new();
+        if let Some(toml::Value::Array(items)) = root.get_mut("check") {
+            for (i, item) in items.iter_mut().enumerate() {
+                let toml::Value::Table(t) = item else {
+                    continue;
+                };
+                let Some(alert) = t.remove("alert") else {
+                    continue;
+                };
+                let path = format!("check[{i}].alert");
+                let (Some(toml::Value::String(asset)), Some(toml::Value::String(name))) =
+                    (t.get("asset"), t.get("name"))
+                else {
+                    continue; // the check's own errors say what is missing
+                };
+                let toml::Value::Table(mut a) = alert else {
+                    errors.push(ConfigError::new(
+                        path,
+                        "must be a table: alert = { count = 3, notifiers = [\"ops\"] }",
+                    ));
+                    continue;
+                };
+                for k in [
+                    "id",
+                    "assets",
+                    "asset_prefixes",
+                    "groups",
+                    "labels",
+                    "checks",
+                ] {
+                    if a.contains_key(k) {
+                        errors.push(ConfigError::new(
+                            format!("{path}.{k}"),
+                            "not in a check's alert: it applies to its own check (write a [[rule]] to select others)",
+                        ));
+                    }
+                }
+                if a.get("kind").and_then(toml::Value::as_str) == Some("population") {
+                    errors.push(ConfigError::new(
+                        format!("{path}.kind"),
+                        "a population rule is written as [[rule]]",
+                    ));
+                    continue;
+                }
+                a.insert(
+                    "id".into(),
+                    toml::Value::String(format!("check:{asset}:{name}")),
+                );
+                a.insert(
+                    "assets".into(),
+                    toml::Value::Array(vec![toml::Value::String(asset.clone())]),
+                );
+                a.insert(
+                    "checks".into(),
+                    toml::Value::Array(vec![toml::Value::String(name.clone())]),
+                );
+                check_alerts.push((path, toml::Value::Table(a)));
+            }
+        }
         let (check_paths, checks): (Vec<String>, Vec<CheckConfig>) =
             array_of_tables(&mut root, "check", &mut errors)
                 .into_iter()
@@ -377,7 +438,9 @@ impl Config {
         let mut rules_out = Vec::new();
         let mut rule_ids: HashMap<String, String> = HashMap::new();
         let mut rule_refs: Vec<(String, Vec<String>)> = Vec::new();
-        for (path, v) in array_of_tables(&mut root, "rule", &mut errors) {
+        let mut rule_tables = array_of_tables(&mut root, "rule", &mut errors);
+        rule_tables.extend(check_alerts);
+        for (path, v) in rule_tables {
             if let Some(rc) = deserialize::<RuleConfig>(v, &path, &mut errors) {
                 if let Some(prev) = rule_ids.insert(rc.id.clone(), path.clone()) {
                     errors.push(ConfigError::new(

@@ -437,3 +437,40 @@ type = "pigeon"
         assert!(errs.contains(want), "missing {want:?} in:\n{errs}");
     }
 }
+
+#[test]
+fn per_check_alert_shorthand_becomes_a_rule_for_that_check() {
+    let c = parse(
+        r#"
+[[notifier]]
+id = "ops"
+type = "webhook"
+url = "http://127.0.0.1:9/hook"
+
+[[check]]
+asset = "minlog2"
+name = "monitor"
+type = "http"
+url = "http://127.0.0.1/monitor"
+alert = { count = 3, recover = 2, notifiers = ["ops"], reminder = "4h" }
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.rules.len(), 1);
+    let r = &c.rules[0];
+    assert_eq!(r.id, "check:minlog2:monitor");
+    assert_eq!(r.selector.assets, vec!["minlog2".to_string()]);
+    assert_eq!(r.selector.checks, vec!["monitor".to_string()]);
+    let errs = errors(
+        "[[check]]\nasset = \"a\"\nname = \"b\"\ntype = \"tcp\"\naddress = \"h:1\"\nalert = { groups = [\"x\"], notifiers = [\"nobody\"] }\n",
+    )
+    .join("\n");
+    assert!(
+        errs.contains("check[0].alert.groups: not in a check's alert"),
+        "{errs}"
+    );
+    assert!(
+        errs.contains("check[0].alert.notifiers: unknown notifier \"nobody\""),
+        "{errs}"
+    );
+}
