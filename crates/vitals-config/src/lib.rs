@@ -12,9 +12,11 @@
 //! `[broker]`, `[retention]`, `[sla]`) join [`KNOWN_SECTIONS`] as they are built; until then
 //! they are reported as unknown rather than silently ignored.
 
+pub mod broker;
 pub mod env;
 pub mod rules;
 
+pub use broker::BrokerConfig;
 pub use rules::{MaintenanceConfig, Rule, RuleConfig, RuleKind};
 
 use serde::Deserialize;
@@ -38,6 +40,9 @@ pub const KNOWN_SECTIONS: &[&str] = &[
     "rule",
     "maintenance",
     "notifier",
+    "broker",
+    "retention",
+    "audit",
 ];
 
 /// Keys every `[[check]]` has, whatever its type; the rest belong to the probe type.
@@ -304,6 +309,83 @@ pub struct Config {
     pub rules: Vec<Rule>,
     pub maintenance: Vec<MaintenanceConfig>,
     pub notifiers: Vec<NotifierConfig>,
+    /// `[broker]`: the AKTIN broker the fleet collector polls.
+    pub broker: Option<BrokerConfig>,
+    pub retention: RetentionConfig,
+    pub audit: AuditConfig,
+}
+
+/// `[retention]`: how long data is kept, and the cleanup job that enforces it (run like the
+/// national platform's: bounded batches, a pause between them, a maximum run time).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Raw observations (deleted only once rolled up).
+    #[serde(default = "d30", with = "spec::duration")]
+    pub raw: Duration,
+    /// Hourly rollups.
+    #[serde(default = "d400", with = "spec::duration")]
+    pub hourly: Duration,
+    /// Daily rollups.
+    #[serde(default = "d1830", with = "spec::duration")]
+    pub daily: Duration,
+    /// When the cleanup job runs by itself (cron, UTC); computing rollups is part of it.
+    #[serde(default = "default_cleanup_cron")]
+    pub cron: String,
+    /// Rows deleted per transaction.
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+    /// Pause between batches, so ingest never stalls.
+    #[serde(default = "default_pause", with = "spec::duration")]
+    pub pause: Duration,
+    /// A run stops after this long (and goes on at the next one).
+    #[serde(default = "default_max_run", with = "spec::duration")]
+    pub max_run: Duration,
+}
+
+fn d30() -> Duration {
+    Duration::from_secs(30 * 86_400)
+}
+fn d400() -> Duration {
+    Duration::from_secs(400 * 86_400)
+}
+fn d1830() -> Duration {
+    Duration::from_secs(1830 * 86_400)
+}
+fn default_cleanup_cron() -> String {
+    "17 * * * *".into()
+}
+fn default_batch() -> usize {
+    10_000
+}
+fn default_pause() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_max_run() -> Duration {
+    Duration::from_secs(25)
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            raw: d30(),
+            hourly: d400(),
+            daily: d1830(),
+            cron: default_cleanup_cron(),
+            batch: default_batch(),
+            pause: default_pause(),
+            max_run: default_max_run(),
+        }
+    }
+}
+
+/// `[audit]`: the audit log is always kept in the database; optionally also appended to a file.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// One line per change, in the platform's style: `2026-11-21 08:22:04,267 Action=… Caller=… Params={…}`.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
 }
 
 /// `[[notifier]]`: a channel alerts are delivered to.
@@ -492,7 +574,40 @@ impl Config {
             }
         }
 
+        let retention = match root.remove("retention") {
+            None => RetentionConfig::default(),
+            Some(v) => {
+                deserialize::<RetentionConfig>(v, "retention", &mut errors).unwrap_or_default()
+            }
+        };
+        if let Err(e) = Schedule::cron(&retention.cron) {
+            errors.push(ConfigError::new("retention.cron", e.to_string()));
+        }
+        if retention.batch == 0 {
+            errors.push(ConfigError::new("retention.batch", "must be at least 1"));
+        }
+        if retention.raw < Duration::from_secs(3600) {
+            errors.push(ConfigError::new("retention.raw", "must be at least 1h"));
+        }
+        if retention.max_run.is_zero() {
+            errors.push(ConfigError::new(
+                "retention.max_run",
+                "must be more than 0s",
+            ));
+        }
+        let audit = match root.remove("audit") {
+            None => AuditConfig::default(),
+            Some(v) => deserialize::<AuditConfig>(v, "audit", &mut errors).unwrap_or_default(),
+        };
+
+        let broker = root.remove("broker").and_then(|v| {
+            let b = deserialize::<BrokerConfig>(v, "broker", &mut errors)?;
+            b.validate(&mut errors);
+            Some(b)
+        });
+
         let config = Config {
+            broker,
             server,
             assets,
             checks,
@@ -501,6 +616,8 @@ impl Config {
             rules: rules_out,
             maintenance,
             notifiers,
+            retention,
+            audit,
         };
         let paths = Paths {
             assets: asset_paths,

@@ -10,6 +10,7 @@
 //!   UI and `/metrics` read without touching the database.
 //! - [`metrics`]: counters and the schedule-lateness histogram.
 
+pub mod housekeeping;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;

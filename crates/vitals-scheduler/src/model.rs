@@ -13,7 +13,7 @@ use vitals_core::Status;
 /// The group of a test that has no score rule, on an asset that has no groups.
 pub const DEFAULT_GROUP: &str = "default";
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Model {
     /// Score rules in configuration order.
     pub scores: Vec<ScoreRule>,
@@ -22,6 +22,13 @@ pub struct Model {
     pub stale_after: BTreeMap<String, Duration>,
     pub unknown_assets: UnknownAssets,
     pub max_batch: usize,
+}
+
+impl Default for Model {
+    /// The model of an empty configuration.
+    fn default() -> Self {
+        Model::from_config(&Config::default())
+    }
 }
 
 impl Model {

@@ -17,6 +17,7 @@ mod error;
 mod ingest;
 mod metrics;
 mod monitor;
+mod ops;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -27,6 +28,10 @@ use vitals_scheduler::{LiveState, Metrics, Pipeline};
 use vitals_store::Store;
 
 pub use error::AppError;
+
+/// Who made a request (set by authentication; `local` without tokens). Read by the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor(pub String);
 
 /// Version and build facts, filled in by the binary at compile time.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -43,6 +48,10 @@ pub struct BuildInfo {
 pub struct AppState {
     pub pipeline: Pipeline,
     pub heartbeats: Arc<HeartbeatRegistry>,
+    /// The cleanup job, when this process runs it.
+    pub cleanup: Option<Arc<vitals_scheduler::housekeeping::Cleanup>>,
+    /// Where audit lines are also appended (`[audit] file`).
+    pub audit_file: Option<std::path::PathBuf>,
     pub build: Arc<BuildInfo>,
     pub started: vitals_core::Timestamp,
 }
@@ -128,6 +137,12 @@ pub fn router(app: AppState) -> Router {
             axum::routing::delete(alerts::expire_silence),
         )
         .route("/api/v1/notifications", get(alerts::notifications))
+        .route(
+            "/api/v1/jobs/cleanup",
+            get(ops::cleanup_status).post(ops::cleanup_start),
+        )
+        .route("/api/v1/audit", get(ops::audit))
+        .route("/api/v1/assets/{id}/rollups", get(ops::rollups))
         .route("/ping/{slug}", get(ingest::ping).post(ingest::ping))
         .route(
             "/ping/{slug}/{event}",
@@ -142,5 +157,9 @@ pub fn router(app: AppState) -> Router {
         .route("/api/v1/assets/{id}/observations", get(api::observations))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            ops::audit_layer,
+        ))
         .with_state(app)
 }

@@ -166,6 +166,8 @@ secret = "s3cret"
         let app = AppState {
             pipeline,
             heartbeats: Default::default(),
+            cleanup: None,
+            audit_file: None,
             build: Arc::new(BuildInfo {
                 name: "vitals",
                 version: "0",

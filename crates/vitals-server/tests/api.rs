@@ -74,6 +74,8 @@ impl TestApp {
         let app = AppState {
             pipeline,
             heartbeats: Default::default(),
+            cleanup: None,
+            audit_file: None,
             build: Arc::new(BUILD),
             started: Timestamp(0),
         };

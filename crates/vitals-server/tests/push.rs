@@ -74,6 +74,8 @@ impl T {
         let app = AppState {
             pipeline,
             heartbeats,
+            cleanup: None,
+            audit_file: None,
             build: Arc::new(BuildInfo {
                 name: "vitals",
                 version: "0",

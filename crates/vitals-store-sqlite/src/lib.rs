@@ -46,7 +46,11 @@
 
 mod alerts;
 mod codec;
+mod fleet;
 mod health;
+mod housekeeping;
+
+pub use housekeeping::backup_file;
 mod read;
 pub mod schema;
 mod writer;
@@ -63,9 +67,10 @@ use vitals_core::alert::{Alert, Silence, Transition};
 use vitals_core::Observation;
 use vitals_core::Timestamp;
 use vitals_store::{
-    AlertQuery, AssetRecord, CommitBatch, HealthRow, ObservationQuery, OutboxItem, OutboxUpdate,
-    Result, Store, StoreError,
+    AlertQuery, AssetRecord, AuditEntry, CommitBatch, HealthRow, ObservationQuery, OutboxItem,
+    OutboxUpdate, Result, Rollup, Store, StoreError,
 };
+use vitals_store::{FleetError, FleetResource, FleetSample, FleetWrite, ResourceChange};
 
 use read::ReadPool;
 use writer::{Command, Writer};
@@ -229,8 +234,115 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Runs `f` in the writer's transaction.
+    async fn exec(
+        &self,
+        f: impl Fn(&rusqlite::Connection) -> Result<()> + Send + Sync + 'static,
+    ) -> Result<()> {
+        let f: writer::ExecFn = Arc::new(f);
+        self.send(|r| Command::Exec(f, r)).await
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
+    async fn audit_append(&self, entry: AuditEntry) -> Result<()> {
+        self.exec(move |c| housekeeping::audit_append(c, &entry))
+            .await
+    }
+
+    async fn audit(&self, since: Option<Timestamp>, limit: usize) -> Result<Vec<AuditEntry>> {
+        self.read(move |c, _| housekeeping::audit(c, since, limit))
+            .await
+    }
+
+    async fn compute_rollups(
+        &self,
+        period_ms: i64,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<usize> {
+        let rows = self
+            .read(move |c, _| housekeeping::scan_rollups(c, period_ms, from.0, to.0))
+            .await?;
+        let n = rows.len();
+        let rows = Arc::new(rows);
+        self.exec(move |c| housekeeping::write_rollups(c, &rows))
+            .await?;
+        Ok(n)
+    }
+
+    async fn rollups(
+        &self,
+        asset: &str,
+        check: &str,
+        period_ms: i64,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Rollup>> {
+        let (asset, check) = (asset.to_string(), check.to_string());
+        self.read(move |c, _| housekeeping::rollups(c, &asset, &check, period_ms, from.0, to.0))
+            .await
+    }
+
+    async fn delete_raw_before(&self, before: Timestamp, batch: usize) -> Result<usize> {
+        let deleted = Arc::new(AtomicU64::new(0));
+        let d = deleted.clone();
+        self.exec(move |c| {
+            let n = housekeeping::delete_raw_before(c, before.0, batch)?;
+            d.store(n as u64, Ordering::Relaxed);
+            Ok(())
+        })
+        .await?;
+        Ok(deleted.load(Ordering::Relaxed) as usize)
+    }
+
+    async fn prune(
+        &self,
+        period_ms: i64,
+        before: Timestamp,
+        ids_before: Timestamp,
+    ) -> Result<usize> {
+        let n = Arc::new(AtomicU64::new(0));
+        let m = n.clone();
+        self.exec(move |c| {
+            let k = housekeeping::prune(c, period_ms, before.0, ids_before.0)?;
+            m.store(k as u64, Ordering::Relaxed);
+            Ok(())
+        })
+        .await?;
+        Ok(n.load(Ordering::Relaxed) as usize)
+    }
+
+    async fn job_value(&self, key: &str) -> Result<Option<i64>> {
+        let key = key.to_string();
+        self.read(move |c, _| housekeeping::job_value(c, &key))
+            .await
+    }
+
+    async fn set_job_value(&self, key: &str, value: i64) -> Result<()> {
+        let key = key.to_string();
+        self.exec(move |c| housekeeping::set_job_value(c, &key, value))
+            .await
+    }
+
+    async fn job_run(&self, job: &str) -> Result<Option<serde_json::Value>> {
+        let job = job.to_string();
+        self.read(move |c, _| housekeeping::job_run(c, &job)).await
+    }
+
+    async fn set_job_run(&self, job: &str, run: serde_json::Value) -> Result<()> {
+        let job = job.to_string();
+        self.exec(move |c| housekeeping::set_job_run(c, &job, &run))
+            .await
+    }
+
+    async fn backup(&self, dest: &Path) -> Result<()> {
+        let dest = dest.to_path_buf();
+        self.read(move |c, _| housekeeping::backup(c, &dest)).await
+    }
+
     async fn commit(&self, batch: CommitBatch) -> Result<()> {
         if batch == CommitBatch::default() {
             return self.check_open();
@@ -352,6 +464,53 @@ impl Store for SqliteStore {
     async fn ping(&self) -> Result<()> {
         self.read(|conn, _| read::ping(conn)).await?;
         self.send(Command::Ping).await
+    }
+
+    // --- fleet ---
+
+    async fn fleet_write(&self, write: FleetWrite) -> Result<()> {
+        if write.is_empty() {
+            return self.check_open();
+        }
+        let write = Arc::new(write);
+        self.exec(move |c| fleet::write(c, &write)).await
+    }
+
+    async fn fleet_samples(
+        &self,
+        node: Option<&str>,
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<Vec<FleetSample>> {
+        let node = node.map(str::to_string);
+        self.read(move |c, _| fleet::samples(c, node.as_deref(), from_day, to_day))
+            .await
+    }
+
+    async fn fleet_errors(
+        &self,
+        node: Option<&str>,
+        year: Option<i32>,
+        limit: usize,
+    ) -> Result<Vec<FleetError>> {
+        let node = node.map(str::to_string);
+        self.read(move |c, _| fleet::errors(c, node.as_deref(), year, limit))
+            .await
+    }
+
+    async fn fleet_resources(&self, node: Option<&str>) -> Result<Vec<FleetResource>> {
+        let node = node.map(str::to_string);
+        self.read(move |c, _| fleet::resources(c, node.as_deref()))
+            .await
+    }
+
+    async fn fleet_changes(&self, node: &str, limit: usize) -> Result<Vec<ResourceChange>> {
+        let node = node.to_string();
+        self.read(move |c, _| fleet::changes(c, &node, limit)).await
+    }
+
+    async fn fleet_years(&self) -> Result<Vec<(String, i32)>> {
+        self.read(|c, _| fleet::years(c)).await
     }
 
     async fn close(&self) -> Result<()> {

@@ -137,6 +137,87 @@ pub const MIGRATIONS: &[&str] = &[
          ends INTEGER NOT NULL,
          doc  TEXT NOT NULL
      );",
+    // 5: the audit log (append-only), hourly and daily rollups, housekeeping job runs.
+    "CREATE TABLE audit (
+         id      INTEGER PRIMARY KEY,
+         ts      INTEGER NOT NULL,
+         actor   TEXT NOT NULL,
+         action  TEXT NOT NULL,
+         target  TEXT NOT NULL,
+         params  TEXT NOT NULL,         -- JSON, secrets masked
+         outcome TEXT NOT NULL          -- e.g. '200', '409 alert 3 is resolved'
+     );
+     CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+     CREATE TABLE rollups (
+         check_id INTEGER NOT NULL,
+         period   INTEGER NOT NULL,     -- 3600000 (hour) or 86400000 (day)
+         start    INTEGER NOT NULL,     -- period start, ms
+         count    INTEGER NOT NULL,
+         failures INTEGER NOT NULL,     -- observations not ok
+         min_us   INTEGER NOT NULL,
+         mean_us  INTEGER NOT NULL,
+         max_us   INTEGER NOT NULL,
+         p95_us   INTEGER NOT NULL,
+         PRIMARY KEY (check_id, period, start)
+     ) WITHOUT ROWID;
+     CREATE TABLE jobs (
+         name TEXT PRIMARY KEY,
+         doc  TEXT NOT NULL             -- the last run as JSON
+     ) WITHOUT ROWID;
+     CREATE TABLE job_state (
+         name  TEXT PRIMARY KEY,
+         value INTEGER NOT NULL         -- e.g. rollups done up to this time
+     ) WITHOUT ROWID;",
+    // 6: fleet monitoring (AKTIN broker nodes): one sample per node and UTC day, import errors
+    //    per node, year and text, the last fetch of each node resource, and its change log.
+    "CREATE TABLE fleet_samples (
+         node         TEXT NOT NULL,
+         day          INTEGER NOT NULL,  -- days since 1970-01-01 (UTC)
+         polled       INTEGER NOT NULL,  -- ms
+         last_contact INTEGER,
+         last_start   INTEGER NOT NULL,
+         last_write   INTEGER,
+         last_reject  INTEGER,
+         imported     INTEGER NOT NULL,
+         updated      INTEGER NOT NULL,
+         invalid      INTEGER NOT NULL,
+         failed       INTEGER NOT NULL,
+         d_imported   INTEGER,           -- daily deltas; NULL: not computable
+         d_updated    INTEGER,
+         d_invalid    INTEGER,
+         d_failed     INTEGER,
+         PRIMARY KEY (node, day)
+     ) WITHOUT ROWID;
+     CREATE INDEX fleet_samples_by_day ON fleet_samples (day);
+     CREATE TABLE fleet_errors (
+         node    TEXT NOT NULL,
+         year    INTEGER NOT NULL,
+         content TEXT NOT NULL,
+         ts      INTEGER NOT NULL,
+         repeats INTEGER NOT NULL,
+         PRIMARY KEY (node, year, content)
+     );
+     CREATE INDEX fleet_errors_by_time ON fleet_errors (node, ts);
+     CREATE TABLE fleet_resources (
+         node    TEXT NOT NULL,
+         name    TEXT NOT NULL,
+         fetched INTEGER NOT NULL,
+         doc     TEXT NOT NULL,         -- JSON object key -> value
+         PRIMARY KEY (node, name)
+     ) WITHOUT ROWID;
+     CREATE TABLE fleet_changes (
+         id       INTEGER PRIMARY KEY,
+         node     TEXT NOT NULL,
+         ts       INTEGER NOT NULL,
+         resource TEXT NOT NULL,
+         key      TEXT NOT NULL,
+         old      TEXT,                 -- NULL: the key is new
+         new      TEXT                  -- NULL: the key was removed
+     );
+     CREATE INDEX fleet_changes_by_node ON fleet_changes (node, id);",
 ];
 
 /// The schema version this build writes.

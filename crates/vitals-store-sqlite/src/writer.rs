@@ -30,8 +30,13 @@ use crate::{backend, codec};
 
 pub type Reply = oneshot::Sender<Result<(), StoreError>>;
 
+/// A write to run inside the writer's transaction (re-runnable: a failed group is retried
+/// command by command).
+pub type ExecFn = std::sync::Arc<dyn Fn(&Connection) -> Result<(), StoreError> + Send + Sync>;
+
 pub enum Command {
     Append(Vec<Observation>, Reply),
+    Exec(ExecFn, Reply),
     Commit(Box<CommitBatch>, Reply),
     Outbox(Vec<OutboxUpdate>, Reply),
     UpsertAssets(Vec<AssetRecord>, Reply),
@@ -46,6 +51,7 @@ pub enum Command {
 
 enum Work {
     Append(Vec<Observation>),
+    Exec(ExecFn),
     Commit(Box<CommitBatch>),
     Outbox(Vec<OutboxUpdate>),
     Upsert(Vec<AssetRecord>),
@@ -59,6 +65,7 @@ impl Work {
             Work::Append(o) => o.len().max(1),
             Work::Commit(b) => (b.observations.len() + b.health.len() + b.assets.len()).max(1),
             Work::Outbox(u) => u.len().max(1),
+            Work::Exec(_) => 1,
             Work::Upsert(a) => a.len().max(1),
             Work::Ping => 1,
         }
@@ -304,6 +311,7 @@ impl Writer {
                     Command::Append(o, r) => (Work::Append(o), r),
                     Command::Commit(b, r) => (Work::Commit(b), r),
                     Command::Outbox(u, r) => (Work::Outbox(u), r),
+                    Command::Exec(f, r) => (Work::Exec(f), r),
                     Command::UpsertAssets(a, r) => (Work::Upsert(a), r),
                     Command::Ping(r) => (Work::Ping, r),
                     // Handled once this group is committed, in arrival order.
@@ -450,6 +458,7 @@ impl Writer {
                 crate::alerts::write(&self.conn, b)
             }
             Work::Outbox(u) => crate::alerts::outbox_update(&self.conn, u),
+            Work::Exec(f) => f(&self.conn),
             Work::Upsert(assets) => self.upsert(assets),
             Work::Ping => Ok(()),
         }

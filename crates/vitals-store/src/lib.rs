@@ -156,8 +156,190 @@ pub struct CommitBatch {
     pub silences: Vec<vitals_core::alert::Silence>,
 }
 
+// --- housekeeping ---
+
+/// One entry of the append-only audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Assigned by the store; ignored on append.
+    pub id: i64,
+    pub time: Timestamp,
+    /// Who: the token's name, or `local` without tokens.
+    pub actor: String,
+    /// What: e.g. `POST /api/v1/silences`.
+    pub action: String,
+    /// What it was about: e.g. `alert 42`.
+    pub target: String,
+    /// Parameters with secrets masked.
+    pub params: serde_json::Value,
+    /// `200`, or the status and error.
+    pub outcome: String,
+}
+
+/// Aggregates of one check over one hour or day.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rollup {
+    pub asset: String,
+    pub check: String,
+    pub period_ms: i64,
+    pub start: Timestamp,
+    pub count: u64,
+    /// Observations that were not `ok`.
+    pub failures: u64,
+    pub min_us: u64,
+    pub mean_us: u64,
+    pub max_us: u64,
+    /// Nearest-rank 95th percentile of the durations.
+    pub p95_us: u64,
+}
+
+pub const HOUR_MS: i64 = 3_600_000;
+pub const DAY_MS: i64 = 86_400_000;
+
+// --- fleet ---
+
+/// One broker node's daily sample (AKTIN fleet monitoring): the node's cumulative import
+/// counters as polled, and the daily deltas when they are computable. One per node and UTC day;
+/// a later poll on the same day replaces it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetSample {
+    /// Broker node id.
+    pub node: String,
+    /// UTC day: days since 1970-01-01.
+    pub day: i64,
+    /// When the poll that made this sample ran.
+    pub polled: Timestamp,
+    pub last_contact: Option<Timestamp>,
+    /// When the node's data warehouse started (counters are cumulative since then).
+    pub last_start: Timestamp,
+    pub last_write: Option<Timestamp>,
+    pub last_reject: Option<Timestamp>,
+    pub imported: i64,
+    pub updated: i64,
+    pub invalid: i64,
+    pub failed: i64,
+    /// Today's counters minus yesterday's; `None` without a sample of yesterday with the same
+    /// start (a restart resets the counters).
+    pub daily: Option<FleetCounts>,
+}
+
+/// Import counters: successes are imported + updated, failures invalid + failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FleetCounts {
+    pub imported: i64,
+    pub updated: i64,
+    pub invalid: i64,
+    pub failed: i64,
+}
+
+/// One import error of a node, identified by its text within a year.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetError {
+    pub node: String,
+    /// The (UTC) year of `time`; errors are kept per year.
+    pub year: i32,
+    pub time: Timestamp,
+    pub repeats: i64,
+    pub content: String,
+}
+
+/// The last fetched content of one node resource (`versions`, `rscript`, `python`,
+/// `import-scripts`): key → value (an empty value means "no value").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetResource {
+    pub node: String,
+    pub name: String,
+    pub fetched: Timestamp,
+    pub entries: BTreeMap<String, String>,
+}
+
+/// One added, changed or removed key of a node resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceChange {
+    pub node: String,
+    pub time: Timestamp,
+    pub resource: String,
+    pub key: String,
+    /// `None`: the key is new.
+    pub old: Option<String>,
+    /// `None`: the key was removed.
+    pub new: Option<String>,
+}
+
+/// What one fleet collection writes, committed as one transaction.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FleetWrite {
+    /// Inserted, or replacing the sample of the same node and day.
+    pub samples: Vec<FleetSample>,
+    /// Inserted, or replacing the error of the same node, year and content.
+    pub errors: Vec<FleetError>,
+    /// Replacing the resource of the same node and name.
+    pub resources: Vec<FleetResource>,
+    /// Appended.
+    pub changes: Vec<ResourceChange>,
+}
+
+impl FleetWrite {
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+            && self.errors.is_empty()
+            && self.resources.is_empty()
+            && self.changes.is_empty()
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Appends to the audit log (append-only: the backend refuses updates and deletes).
+    async fn audit_append(&self, entry: AuditEntry) -> Result<()>;
+
+    /// Audit entries, newest first, optionally since a time.
+    async fn audit(&self, since: Option<Timestamp>, limit: usize) -> Result<Vec<AuditEntry>>;
+
+    /// Computes (or recomputes) the rollups of `period_ms` ([`HOUR_MS`] or [`DAY_MS`]) of every
+    /// check for the whole periods in `[from, to)` (both aligned to the period) from the raw
+    /// observations; returns the number of rollup rows written. Idempotent.
+    async fn compute_rollups(
+        &self,
+        period_ms: i64,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<usize>;
+
+    /// Rollups of one check, oldest first.
+    async fn rollups(
+        &self,
+        asset: &str,
+        check: &str,
+        period_ms: i64,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Rollup>>;
+
+    /// Deletes at most `batch` raw observations older than `before` (one transaction);
+    /// returns how many were deleted (0: nothing is left to delete).
+    async fn delete_raw_before(&self, before: Timestamp, batch: usize) -> Result<usize>;
+
+    /// Deletes rollups of `period_ms` older than `before`, and idempotency keys older than
+    /// `ids_before`; returns the rows deleted.
+    async fn prune(
+        &self,
+        period_ms: i64,
+        before: Timestamp,
+        ids_before: Timestamp,
+    ) -> Result<usize>;
+
+    /// A small persistent value of a job (e.g. "rollups done up to").
+    async fn job_value(&self, key: &str) -> Result<Option<i64>>;
+    async fn set_job_value(&self, key: &str, value: i64) -> Result<()>;
+
+    /// The last run of a job, as the job recorded it.
+    async fn job_run(&self, job: &str) -> Result<Option<serde_json::Value>>;
+    async fn set_job_run(&self, job: &str, run: serde_json::Value) -> Result<()>;
+
+    /// A consistent copy of the whole database at `dest`, taken while the store keeps running.
+    async fn backup(&self, dest: &std::path::Path) -> Result<()>;
+
     /// Commits a whole batch atomically: all of it, or (on error) none of it.
     async fn commit(&self, batch: CommitBatch) -> Result<()>;
 
@@ -242,4 +424,35 @@ pub trait Store: Send + Sync + 'static {
 
     /// Flushes queued writes and stops the writer. Later calls fail with [`StoreError::Closed`].
     async fn close(&self) -> Result<()>;
+
+    // --- fleet ---
+
+    /// Writes what one fleet collection produced, as one transaction.
+    async fn fleet_write(&self, write: FleetWrite) -> Result<()>;
+
+    /// Daily samples with `from_day <= day <= to_day`, of one node or all, ordered by node
+    /// then day (oldest first).
+    async fn fleet_samples(
+        &self,
+        node: Option<&str>,
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<Vec<FleetSample>>;
+
+    /// Errors of one node or all (optionally of one year), newest first, at most `limit`.
+    async fn fleet_errors(
+        &self,
+        node: Option<&str>,
+        year: Option<i32>,
+        limit: usize,
+    ) -> Result<Vec<FleetError>>;
+
+    /// The last fetched resources of one node or all, ordered by node and name.
+    async fn fleet_resources(&self, node: Option<&str>) -> Result<Vec<FleetResource>>;
+
+    /// Resource changes of one node, newest first, at most `limit`.
+    async fn fleet_changes(&self, node: &str, limit: usize) -> Result<Vec<ResourceChange>>;
+
+    /// Every (node, year) that has samples or errors, ordered (for the yearly CSV export).
+    async fn fleet_years(&self) -> Result<Vec<(String, i32)>>;
 }

@@ -2,6 +2,7 @@
 //! validates them once, and hands over to `serve`, `probe`, `config check` or `sla`.
 
 mod deliver;
+mod ops;
 mod probe_cmd;
 mod serve;
 
@@ -49,6 +50,18 @@ enum Command {
     Probe(probe_cmd::ProbeArgs),
     /// SLA report from service logs (plain or gzip'd).
     Sla(vitals_sla::SlaArgs),
+    /// A consistent online backup of the database (works while `vitals serve` runs).
+    Backup {
+        /// Where to write the copy (must not exist).
+        dest: PathBuf,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Run the retention cleanup now: through the running server if there is one, else directly.
+    Cleanup {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -100,6 +113,26 @@ fn main() -> ExitCode {
             }
         },
         Command::Probe(args) => ExitCode::from(probe_cmd::run(&args)),
+        Command::Backup { dest, config } => match ops::backup(config, &dest) {
+            Ok(msg) => {
+                println!("{msg}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("vitals backup: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Cleanup { config } => match ops::cleanup(config) {
+            Ok(msg) => {
+                println!("{msg}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("vitals cleanup: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Sla(args) => {
             let mut out = std::io::stdout().lock();
             match vitals_sla::run(&args, &mut out) {

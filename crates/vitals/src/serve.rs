@@ -11,6 +11,7 @@ use std::time::Duration;
 use vitals_alert::Engine;
 use vitals_config::{AssetConfig, CheckConfig, Config, ScheduleSpec};
 use vitals_core::spec::{CheckKind, HealthFormat, HttpSpec, ProbeSpec};
+use vitals_scheduler::housekeeping::Cleanup;
 use vitals_scheduler::watch::{self, HeartbeatRegistry};
 use vitals_scheduler::{
     LiveState, Metrics, Model, ModelHandle, Pipeline, ScheduledCheck, Scheduler,
@@ -233,9 +234,13 @@ async fn serve(
         cfg.server.max_concurrency,
     );
 
+    let cleanup = Arc::new(Cleanup::new(store.clone(), cfg.retention.clone()));
+    let cleanup_task = vitals_scheduler::housekeeping::spawn(cleanup.clone());
     let app = vitals_server::AppState {
         pipeline: pipeline.clone(),
         heartbeats: heartbeats.clone(),
+        cleanup: Some(cleanup.clone()),
+        audit_file: cfg.audit.file.clone(),
         build: Arc::new(crate::BUILD),
         started: vitals_scheduler::now(),
     };
@@ -271,6 +276,7 @@ async fn serve(
         heartbeats,
         notifiers,
         pipeline: pipeline.clone(),
+        cleanup,
     };
     wait_for_signals(&source, &listen_override, bound, &live, &scheduler).await;
 
@@ -285,6 +291,7 @@ async fn serve(
     watcher.abort();
     pipeline.flush().await;
     outbox_task.abort();
+    cleanup_task.abort();
     refresher.abort();
     drop(pipeline);
     pipeline_task.abort();
@@ -301,6 +308,7 @@ struct Live {
     heartbeats: Arc<HeartbeatRegistry>,
     notifiers: Arc<Notifiers>,
     pipeline: Pipeline,
+    cleanup: Arc<Cleanup>,
 }
 
 /// The configured rules, or the default rule (any check going crit, to every notifier).
@@ -417,6 +425,7 @@ async fn reload(
     live.state.sync_config(&assets, &check_kinds(&checks));
     live.model.set(Model::from_config(&cfg));
     live.notifiers.set(built, &cfg.notifiers);
+    live.cleanup.set_config(cfg.retention.clone());
     let (rules, maintenance) = (rules_of(&cfg), cfg.maintenance.clone());
     if let Err(e) = live
         .pipeline

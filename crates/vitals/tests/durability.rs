@@ -149,3 +149,87 @@ notifiers = ["hook"]
     assert_eq!(log["notifications"][0]["state"], "sent");
     s.stop();
 }
+
+#[test]
+fn online_backup_then_restore_gives_a_working_server_with_all_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vitals.toml");
+    std::fs::write(
+        &config,
+        "[server]\ndata_dir = \"data\"\nself_check = false\n",
+    )
+    .unwrap();
+    let s = Server::start(dir.path(), &config);
+    let results: Vec<serde_json::Value> = (0..500)
+        .map(|i| serde_json::json!({"asset": "node-1", "check": "import", "status": if i % 7 == 0 { "crit" } else { "ok" }, "time": 1_700_000_000_000i64 + i}))
+        .collect();
+    let (code, body) = http_post(
+        &s.addr,
+        "/api/v1/results",
+        "application/json",
+        &serde_json::json!({ "results": results }).to_string(),
+    )
+    .unwrap();
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = http_post(
+        &s.addr,
+        "/api/v1/silences",
+        "application/json",
+        r#"{"matchers": {"assets": ["node-1"]}, "duration": "2h", "author": "ops", "comment": "restore test"}"#,
+    )
+    .unwrap();
+    assert_eq!(code, 201, "{body}");
+
+    // Backup while the server runs (and keeps accepting writes).
+    let dest = dir.path().join("backup.db");
+    let out = std::process::Command::new(BIN)
+        .args([
+            "backup",
+            dest.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A second backup to the same place is refused rather than overwriting.
+    let again = std::process::Command::new(BIN)
+        .args([
+            "backup",
+            dest.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    let before = s.json("/api/v1/assets/node-1/observations?limit=10000");
+    s.stop();
+
+    // Restore = put the file in a data directory as vitals.db and start.
+    let restored = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(restored.path().join("data")).unwrap();
+    std::fs::copy(&dest, restored.path().join("data/vitals.db")).unwrap();
+    let config2 = restored.path().join("vitals.toml");
+    std::fs::write(
+        &config2,
+        "[server]\ndata_dir = \"data\"\nself_check = false\n",
+    )
+    .unwrap();
+    let s = Server::start(restored.path(), &config2);
+    let after = s.json("/api/v1/assets/node-1/observations?limit=10000");
+    assert_eq!(after["observations"].as_array().unwrap().len(), 500);
+    assert_eq!(after, before);
+    assert_eq!(
+        s.json("/api/v1/silences")["silences"][0]["comment"],
+        "restore test"
+    );
+    assert_eq!(s.json("/api/v1/assets/node-1")["status"], "ok");
+    s.stop();
+}
