@@ -23,7 +23,7 @@ use vitals_store::{OutboxItem, OutboxUpdate, Store};
 /// Attempts before a transiently failing notification is given up.
 pub const MAX_ATTEMPTS: u32 = 20;
 /// Most items taken in one pass.
-const BATCH: usize = 500;
+const BATCH: usize = 10_000;
 
 /// Receiver's acknowledgement.
 #[derive(Debug, Clone, PartialEq)]

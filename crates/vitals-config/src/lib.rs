@@ -43,6 +43,7 @@ pub const KNOWN_SECTIONS: &[&str] = &[
     "broker",
     "retention",
     "audit",
+    "sla",
 ];
 
 /// Keys every `[[check]]` has, whatever its type; the rest belong to the probe type.
@@ -313,6 +314,29 @@ pub struct Config {
     pub broker: Option<BrokerConfig>,
     pub retention: RetentionConfig,
     pub audit: AuditConfig,
+    pub sla: Option<SlaConfig>,
+}
+
+/// `[sla]`: SLA logs followed continuously; every period becomes one observation per operation
+/// (check `sla:{operation}`) on `asset`, `crit` when a target is broken.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaConfig {
+    /// Log files to follow (rotation and truncation are noticed).
+    pub files: Vec<PathBuf>,
+    /// The asset the observations belong to.
+    pub asset: String,
+    /// Evaluation period.
+    #[serde(default = "default_sla_period", with = "spec::duration")]
+    pub period: Duration,
+    /// Targets as `vitals sla --target` writes them: `OPERATION=PCT:DURATION`, e.g.
+    /// `"minlog2.*=95:2.5s"`; every applicable target must hold.
+    #[serde(default)]
+    pub targets: Vec<String>,
+}
+
+fn default_sla_period() -> Duration {
+    Duration::from_secs(60)
 }
 
 /// `[retention]`: how long data is kept, and the cleanup job that enforces it (run like the
@@ -606,6 +630,30 @@ impl Config {
             Some(b)
         });
 
+        let sla = match root.remove("sla") {
+            None => None,
+            Some(v) => deserialize::<SlaConfig>(v, "sla", &mut errors),
+        };
+        if let Some(sla) = &sla {
+            if sla.files.is_empty() {
+                errors.push(ConfigError::new("sla.files", "name at least one log file"));
+            }
+            if !valid_id(&sla.asset) {
+                errors.push(ConfigError::new(
+                    "sla.asset",
+                    format!("{:?} {ID_RULE}", sla.asset),
+                ));
+            }
+            if sla.period < Duration::from_secs(1) {
+                errors.push(ConfigError::new("sla.period", "must be at least 1s"));
+            }
+            for (i, t) in sla.targets.iter().enumerate() {
+                if let Err(e) = t.parse::<vitals_sla::Target>() {
+                    errors.push(ConfigError::new(format!("sla.targets[{i}]"), e));
+                }
+            }
+        }
+
         let config = Config {
             broker,
             server,
@@ -618,6 +666,7 @@ impl Config {
             notifiers,
             retention,
             audit,
+            sla,
         };
         let paths = Paths {
             assets: asset_paths,

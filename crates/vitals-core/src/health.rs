@@ -293,6 +293,23 @@ impl AssetHealth {
         }
     }
 
+    /// Whether the newest `n` scores of a test fail `q`, without allocating; `None` when
+    /// memory does not hold the whole window (ask storage).
+    pub fn window_fails(&self, test: &str, q: &AlarmQuery) -> Option<bool> {
+        let h = self.history.get(test)?;
+        let total = self.history_len.get(test).copied().unwrap_or(0) as usize;
+        if h.len() < q.repetition && h.len() != total {
+            return None;
+        }
+        let mut len = 0i64;
+        let mut failing = 0i64;
+        for s in h.iter().take(q.repetition) {
+            len += 1;
+            failing += i64::from(*s >= q.score);
+        }
+        Some(len > 0 && 100 * failing >= q.repetition_percent * len)
+    }
+
     /// `DELETE /health/{uid}/`.
     pub fn delete_all(&mut self) -> Vec<HealthChange> {
         self.state.clear();
@@ -556,6 +573,30 @@ mod tests {
         assert!(q.asset_fails(&[3, 3, 1])); // 2 of 3 = 66 % ≥ 60 %
         assert!(q.asset_fails(&[4])); // a single result is the whole window
         assert!(!q.asset_fails(&[]));
+    }
+
+    #[test]
+    fn window_fails_agrees_with_window() {
+        let mut h = AssetHealth::default();
+        for s in [1, 3, 4, 1, 3] {
+            h.push_history("t", s);
+        }
+        for r in 1..7 {
+            for p in [0, 40, 50, 60, 100] {
+                let q = AlarmQuery {
+                    score: 3,
+                    aggregate_percent: 0,
+                    repetition: r,
+                    repetition_percent: p,
+                };
+                assert_eq!(
+                    h.window_fails("t", &q),
+                    h.window("t", r).map(|w| q.asset_fails(&w)),
+                    "r {r} p {p}"
+                );
+            }
+        }
+        assert_eq!(h.window_fails("none", &AlarmQuery::new(3)), None);
     }
 
     #[test]

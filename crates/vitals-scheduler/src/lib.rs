@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod scheduler;
+pub mod sla_watch;
 pub mod state;
 pub mod watch;
 

@@ -269,10 +269,8 @@ impl Assets for View<'_> {
                 return;
             }
             population += 1;
-            if let Some(w) = h.window(test, q.repetition) {
-                if q.asset_fails(&w) {
-                    failing.push(id.to_string());
-                }
+            if h.window_fails(test, q) == Some(true) {
+                failing.push(id.to_string());
             }
         };
         for (id, a) in map.iter() {

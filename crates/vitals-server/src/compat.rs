@@ -451,12 +451,9 @@ pub async fn evaluate_alarm(
                 continue;
             }
             population += 1;
-            match a.health.window(test, q.repetition) {
-                Some(w) => {
-                    if q.asset_fails(&w) {
-                        failing.push(id.clone());
-                    }
-                }
+            match a.health.window_fails(test, q) {
+                Some(true) => failing.push(id.clone()),
+                Some(false) => {}
                 None => from_store.push(id.clone()),
             }
         }
@@ -479,7 +476,11 @@ pub async fn evaluate_alarm(
     if !q.population_alarms(failing.len(), population) {
         return Ok(Vec::new());
     }
-    failing.sort_by(|a, b| uid_order(a, b));
+    // Numeric uids in numeric order, then the others; each key computed once.
+    failing.sort_by_cached_key(|id| match id.parse::<i64>() {
+        Ok(n) => (0, n, String::new()),
+        Err(_) => (1, 0, id.clone()),
+    });
     Ok(failing)
 }
 

@@ -519,3 +519,41 @@ notifiers = ["hook"]
     assert_eq!(got[0]["alerts"][0]["value"], 9.5);
     assert_eq!(got[0]["alerts"][0]["status"], "warn");
 }
+
+#[tokio::test]
+async fn a_storm_within_group_wait_goes_out_as_one_notification() {
+    let t = T::new(
+        r#"
+[[rule]]
+id = "down"
+notifiers = ["hook"]
+group_wait = "1s"
+"#,
+    )
+    .await;
+    for batch in 0..3 {
+        let results: Vec<Value> = (0..10)
+            .map(|i| json!({"asset": format!("leaf-{batch}-{i}"), "check": "port", "status": "crit"}))
+            .collect();
+        let (s, _) = t
+            .call(
+                Method::POST,
+                "/api/v1/results",
+                json!({ "results": results }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let got = t.received(1).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let got_all = t.received(2).await;
+    assert_eq!(got_all.len(), 1, "one notification, not {}", got_all.len());
+    assert_eq!(got[0]["alerts"].as_array().unwrap().len(), 30);
+    let (_, v) = t
+        .call(Method::GET, "/api/v1/notifications", Value::Null)
+        .await;
+    let log = v["notifications"].as_array().unwrap();
+    assert_eq!(log.len(), 30, "every alert's notification is logged");
+    assert!(log.iter().all(|n| n["state"] == "sent"));
+}

@@ -255,9 +255,13 @@ fn outbox_from(
 }
 
 pub fn due(conn: &Connection, now: Timestamp, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
+    // An item is due when its retry time and its grouping window have passed; once one item of
+    // a (notifier, group) is due, the group's other pending items go with it, so everything
+    // created within the first item's window leaves as one notification.
     let sql = format!(
-        "{OUTBOX_COLUMNS} WHERE state = 'pending' AND next_attempt <= ?1 AND not_before <= ?1 \
-         ORDER BY created, id LIMIT ?2"
+        "{OUTBOX_COLUMNS} WHERE state = 'pending' AND next_attempt <= ?1 AND (not_before <= ?1 OR \
+         (notifier, group_key) IN (SELECT notifier, group_key FROM outbox WHERE state = 'pending' \
+         AND next_attempt <= ?1 AND not_before <= ?1)) ORDER BY created, id LIMIT ?2"
     );
     outbox_from(
         conn,

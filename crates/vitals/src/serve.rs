@@ -234,6 +234,11 @@ async fn serve(
         cfg.server.max_concurrency,
     );
 
+    let sla_task = std::sync::Mutex::new(
+        cfg.sla
+            .clone()
+            .map(|c| vitals_scheduler::sla_watch::spawn(c, pipeline.clone())),
+    );
     let cleanup = Arc::new(Cleanup::new(store.clone(), cfg.retention.clone()));
     let cleanup_task = vitals_scheduler::housekeeping::spawn(cleanup.clone());
     let app = vitals_server::AppState {
@@ -277,6 +282,8 @@ async fn serve(
         notifiers,
         pipeline: pipeline.clone(),
         cleanup,
+        sla_task,
+        sla: std::sync::Mutex::new(cfg.sla.clone()),
     };
     wait_for_signals(&source, &listen_override, bound, &live, &scheduler).await;
 
@@ -292,6 +299,14 @@ async fn serve(
     pipeline.flush().await;
     outbox_task.abort();
     cleanup_task.abort();
+    if let Some(t) = live
+        .sla_task
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+    {
+        t.abort();
+    }
     refresher.abort();
     drop(pipeline);
     pipeline_task.abort();
@@ -309,6 +324,9 @@ struct Live {
     notifiers: Arc<Notifiers>,
     pipeline: Pipeline,
     cleanup: Arc<Cleanup>,
+    /// The SLA log follower, restarted when `[sla]` changes.
+    sla_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    sla: std::sync::Mutex<Option<vitals_config::SlaConfig>>,
 }
 
 /// The configured rules, or the default rule (any check going crit, to every notifier).
@@ -426,6 +444,20 @@ async fn reload(
     live.model.set(Model::from_config(&cfg));
     live.notifiers.set(built, &cfg.notifiers);
     live.cleanup.set_config(cfg.retention.clone());
+    {
+        let mut current = live.sla.lock().unwrap_or_else(|e| e.into_inner());
+        if *current != cfg.sla {
+            let mut task = live.sla_task.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(t) = task.take() {
+                t.abort();
+            }
+            *task = cfg
+                .sla
+                .clone()
+                .map(|c| vitals_scheduler::sla_watch::spawn(c, live.pipeline.clone()));
+            current.clone_from(&cfg.sla);
+        }
+    }
     let (rules, maintenance) = (rules_of(&cfg), cfg.maintenance.clone());
     if let Err(e) = live
         .pipeline
