@@ -3,11 +3,13 @@ time the population alarm over one keep-alive connection, read /api/v1/status.
 
     python3 vitals_client.py status  --url http://127.0.0.1:PORT
     python3 vitals_client.py load    --url … --uids 10000
-    python3 vitals_client.py alarm   --url … --uids 10000 --runs 2000 --data-dir DIR
+    python3 vitals_client.py alarm   --url … --uids 10000 --runs 2000 --data-dir DIR --pid PID
 
 Each prints one JSON object. Times are measured by the client with time.perf_counter around
 request + full response read over a kept-alive http.client connection, so they include the
-client's own overhead (Python building the request and parsing the headers)."""
+client's own overhead (Python building the request and parsing the headers). With --pid, the
+server's CPU time per query (utime+stime from /proc) is reported too: it does not depend on how
+busy the shared cores are with other work, the latency does."""
 import argparse
 import http.client
 import json
@@ -82,6 +84,13 @@ def files_state(d):
     return out
 
 
+def cpu_seconds(pid):
+    """utime + stime of a process (all its threads), from /proc/PID/stat."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def alarm(args):
     c = Conn(args.url)
     uids = list(range(1, args.uids + 1))
@@ -99,10 +108,12 @@ def alarm(args):
         for _ in range(20):  # warm the connection and the server's caches
             c.call("GET", path)
         times = []
+        cpu0 = cpu_seconds(args.pid) if args.pid else None
         for _ in range(args.runs):
             t = time.perf_counter()
             c.call("GET", path)
             times.append(time.perf_counter() - t)
+        cpu_ms = (cpu_seconds(args.pid) - cpu0) * 1e3 / args.runs if args.pid else None
         out[name] = {
             "path": path,
             "failing": len(answer),
@@ -110,6 +121,7 @@ def alarm(args):
             "p50_ms": nearest_rank(times, 50) * 1e3,
             "p99_ms": nearest_rank(times, 99) * 1e3,
             "max_ms": max(times) * 1e3,
+            "server_cpu_ms": cpu_ms,
             "uids_upto_500": [u for u in answer if u <= 500],
         }
     if before is not None:
@@ -125,6 +137,7 @@ def main():
     ap.add_argument("--uids", type=int, default=10000)
     ap.add_argument("--runs", type=int, default=2000)
     ap.add_argument("--data-dir")
+    ap.add_argument("--pid", type=int, help="server pid: report its CPU time per query")
     args = ap.parse_args()
     {"status": status, "load": load, "alarm": alarm}[args.cmd](args)
 

@@ -54,6 +54,9 @@ echo "P2 vitals $VERSION: $CHECKS http checks every $INTERVAL ($(commas "$EXPECT
 sleep "$WARMUP"
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# Anonymous memory (heap) apart from file-backed and shared pages (SQLite's WAL index): tells
+# whether RSS growth is the process' own data.
+anon_kb() { awk '/^RssAnon:/ {print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 
 s=$(vitals_status "$VITALS_PORT")
@@ -69,8 +72,8 @@ max_p99=0
 max_rss=0
 sum_cpu=0
 
-printf '%6s %9s %8s %10s %9s %8s %8s %8s %7s %7s\n' \
-    "t(s)" "RSS(MB)" "CPU%" "probes" "probes/s" "skipped" "p50(ms)" "p99(ms)" "max(ms)" "queued"
+printf '%6s %9s %9s %8s %10s %9s %8s %8s %8s %7s %7s\n' \
+    "t(s)" "RSS(MB)" "anon(MB)" "CPU%" "probes" "probes/s" "skipped" "p50(ms)" "p99(ms)" "max(ms)" "queued"
 for ((i = 1; i <= samples; i++)); do
     # Sleep to the sample's target time, so samples do not drift with the time they take.
     wake=$(calc "$start_t + $i * $SAMPLE - $(now_s)")
@@ -78,6 +81,7 @@ for ((i = 1; i <= samples; i++)); do
     c=$(cpu_ticks "$VITALS_PID")
     t=$(now_s)
     rss=$(rss_kb "$VITALS_PID")
+    anon=$(anon_kb "$VITALS_PID")
     s=$(vitals_status "$VITALS_PORT")
     read -r probes skipped p50 p99 lmax queued < <(jq -r '[.scheduler.probes_total, .scheduler.skipped_ticks,
         .scheduler.lateness.p50_ms, .scheduler.lateness.p99_ms, .scheduler.lateness.max_ms,
@@ -85,8 +89,8 @@ for ((i = 1; i <= samples; i++)); do
     cpu_pct=$(calc "100 * ($c - $c_prev) / $CLK_TCK / ($t - $t_prev)")
     rate=$(calc "($probes - $p_prev) / ($t - $t_prev)")
     rss_mb=$(calc "$rss * 1024 / 1e6")
-    printf '%6.0f %9.1f %8.1f %10s %9.0f %8s %8.1f %8.1f %7.1f %7s\n' \
-        "$(calc "$t - $start_t")" "$rss_mb" "$cpu_pct" "$probes" "$rate" "$skipped" "$p50" "$p99" "$lmax" "$queued"
+    printf '%6.0f %9.1f %9.1f %8.1f %10s %9.0f %8s %8.1f %8.1f %7.1f %7s\n' \
+        "$(calc "$t - $start_t")" "$rss_mb" "$(calc "$anon * 1024 / 1e6")" "$cpu_pct" "$probes" "$rate" "$skipped" "$p50" "$p99" "$lmax" "$queued"
     max_p99=$(calc "$p99 > $max_p99 ? $p99 : $max_p99")
     max_rss=$(calc "$rss_mb > $max_rss ? $rss_mb : $max_rss")
     sum_cpu=$(calc "$sum_cpu + $cpu_pct")
