@@ -367,9 +367,17 @@ impl Engine {
     ) {
         let mut tests_seen: HashSet<&str> = HashSet::new();
         let rules = self.rules.clone();
+        // Asset details cost a look-up and copies; only selectors on groups or labels need them.
+        let needs_info = rules
+            .iter()
+            .any(|r| !r.selector.groups.is_empty() || !r.selector.labels.is_empty());
         for o in observations {
             tests_seen.insert(o.check.as_str());
-            let info = assets.info(&o.asset).unwrap_or_default();
+            let info = if needs_info {
+                assets.info(&o.asset).unwrap_or_default()
+            } else {
+                AssetInfo::default()
+            };
             for rule in &rules {
                 let RuleKind::Check { condition, trigger } = &rule.kind else {
                     continue;

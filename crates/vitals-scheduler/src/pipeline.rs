@@ -356,8 +356,8 @@ impl Worker {
                 .or_default()
                 .insert(obs.check.clone(), obs.status);
             let groups = {
-                let asset_groups = self.state.groups(&obs.asset).unwrap_or_default();
-                model.groups_for(&obs.check, &asset_groups)
+                self.state
+                    .groups_for(&obs.asset, |g| model.groups_for(&obs.check, g))
             };
             let groups = if groups.is_empty() {
                 vec![DEFAULT_GROUP.to_string()]

@@ -145,6 +145,15 @@ impl LiveState {
             .map(|l| l.time)
     }
 
+    /// Runs `f` on the asset's groups (none for an unknown asset) without copying them.
+    pub fn groups_for<R>(&self, asset: &str, f: impl FnOnce(&[String]) -> R) -> R {
+        let map = self.read();
+        f(map
+            .get(asset)
+            .map(|a| a.record.groups.as_slice())
+            .unwrap_or(&[]))
+    }
+
     pub fn groups(&self, asset: &str) -> Option<Vec<String>> {
         self.read().get(asset).map(|a| a.record.groups.clone())
     }
