@@ -27,6 +27,9 @@ pub struct AssetInfo {
     pub parents: Vec<String>,
     /// E-mail contacts (metadata `contacts`, minus metadata `unsubscribed`).
     pub contacts: Vec<String>,
+    /// This asset's own reminder interval (metadata `reminder`, e.g. a node's re-notify
+    /// interval); replaces the rule's for rules that send reminders at all.
+    pub reminder: Option<Duration>,
 }
 
 pub trait Assets {
@@ -611,11 +614,21 @@ impl Engine {
             let Some(mut a) = self.open.remove(&k) else {
                 continue;
             };
-            let policy = rules
+            let mut policy = rules
                 .iter()
                 .find(|r| r.id == a.rule)
                 .map(|r| r.policy.clone())
                 .unwrap_or_default();
+            if policy.reminder.is_some() {
+                if let Some(r) = a
+                    .asset
+                    .as_deref()
+                    .and_then(|x| assets.info(x))
+                    .and_then(|i| i.reminder)
+                {
+                    policy.reminder = Some(r);
+                }
+            }
             let before = (a.suppressed.clone(), a.state, a.flapping);
             a.suppressed = self.suppression(&a, assets, now);
             let (t, s) = a.tick(&policy, now);
@@ -840,6 +853,42 @@ mod tests {
         assert!(out.outbox.is_empty());
         e.tick(&table, at("2026-11-21T03:00:00Z"), &mut out);
         assert_eq!(out.outbox.len(), 1);
+    }
+
+    #[test]
+    fn an_assets_own_reminder_interval_replaces_the_rules() {
+        struct WithReminder;
+        impl Assets for WithReminder {
+            fn info(&self, _: &str) -> Option<AssetInfo> {
+                Some(AssetInfo {
+                    reminder: Some(Duration::from_secs(14 * 86_400)),
+                    ..AssetInfo::default()
+                })
+            }
+            fn is_down(&self, _: &str) -> bool {
+                false
+            }
+            fn population(&self, _: &str, _: &str, _: &AlarmQuery) -> (Vec<String>, usize) {
+                (Vec::new(), 0)
+            }
+        }
+        let mut e = engine(&format!("{RULE}reminder = \"1w\"\n"));
+        let mut out = Output::default();
+        e.observe(&[crit("node-3", 0)], &WithReminder, Timestamp(0), &mut out);
+        assert_eq!(out.outbox.len(), 1);
+        let week = 7 * 86_400_000;
+        let mut out = Output::default();
+        e.tick(&WithReminder, Timestamp(week), &mut out);
+        assert!(
+            out.outbox.is_empty(),
+            "the node's 2 weeks, not the rule's 1 week"
+        );
+        e.tick(&WithReminder, Timestamp(2 * week), &mut out);
+        assert_eq!(out.outbox.len(), 1);
+        assert_eq!(
+            out.outbox[0].notification.kind,
+            vitals_core::notify::NotificationKind::Reminder
+        );
     }
 
     #[test]

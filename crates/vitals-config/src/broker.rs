@@ -362,4 +362,50 @@ mod tests {
         assert!(parse_mapping("[1]").is_err());
         assert!(parse_mapping("{").unwrap_err()[0].starts_with("not valid JSON"));
     }
+
+    #[test]
+    fn broker_section_errors_have_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("m.json");
+        std::fs::write(&bad, r#"{"1": {"LONG_NAME": "x"}}"#).unwrap();
+        let text = format!(
+            "[broker]\nurl = \"broker\"\napi_key = \"${{KEY}}\"\ninterval = \"30s\"\nconcurrency = 0\n\
+             mapping = {:?}\nexpected_dwh_version = \"latest\"\ncolor = 1\n",
+            bad.display().to_string()
+        );
+        let errs = crate::Config::parse(&text, &|_| Some(String::new())).unwrap_err();
+        let paths: Vec<&str> = errs.0.iter().map(|e| e.path.as_str()).collect();
+        assert!(
+            paths.contains(&"broker.color") || paths.contains(&"broker"),
+            "{errs}"
+        );
+        let text = text.replace("color = 1\n", "");
+        let errs = crate::Config::parse(&text, &|_| Some(String::new())).unwrap_err();
+        let msgs: Vec<String> = errs.0.iter().map(|e| e.to_string()).collect();
+        for want in [
+            "broker.url:",
+            "broker.api_key: is empty",
+            "broker.interval: must be at least 1m",
+            "broker.concurrency: must be 1–1024",
+            "broker.expected_dwh_version:",
+        ] {
+            assert!(
+                msgs.iter().any(|m| m.starts_with(want)),
+                "{want} in {msgs:?}"
+            );
+        }
+        assert!(
+            msgs.iter().any(|m| m.starts_with("broker.mapping:")
+                && m.contains("node \"1\".COMMON_NAME: is required")),
+            "{msgs:?}"
+        );
+        let ok = crate::Config::parse(
+            "[broker]\nurl = \"https://broker.example.org\"\napi_key = \"k\"\n",
+            &|_| None,
+        )
+        .unwrap();
+        let b = ok.broker.unwrap();
+        assert_eq!(b.interval, Duration::from_secs(3600));
+        assert_eq!((b.concurrency, b.timeout), (16, Duration::from_secs(30)));
+    }
 }

@@ -190,6 +190,12 @@ impl LiveState {
                 .into_iter()
                 .filter(|c| !unsubscribed.iter().any(|u| u.eq_ignore_ascii_case(c)))
                 .collect(),
+            reminder: a
+                .record
+                .metadata
+                .get("reminder")
+                .and_then(|v| v.as_str())
+                .and_then(|s| vitals_core::spec::duration::parse(s).ok()),
         })
     }
 

@@ -14,6 +14,7 @@ mod alerts;
 mod api;
 mod compat;
 mod error;
+mod fleet;
 mod ingest;
 mod metrics;
 mod monitor;
@@ -152,6 +153,16 @@ pub fn router(app: AppState) -> Router {
         .route("/version", get(monitor::version))
         .route("/metrics", get(metrics::metrics))
         .route("/api/v1/status", get(monitor::status))
+        .route("/api/v1/fleet/nodes", get(fleet::nodes))
+        .route("/api/v1/fleet/nodes/{id}", get(fleet::node))
+        .route("/api/v1/fleet/nodes/{id}/stats.csv", get(fleet::stats_csv))
+        .route(
+            "/api/v1/fleet/nodes/{id}/errors.csv",
+            get(fleet::errors_csv),
+        )
+        .route("/api/v1/fleet/heatmap.svg", get(fleet::heatmap_svg))
+        .route("/api/v1/fleet/heatmap.png", get(fleet::heatmap_png))
+        .route("/api/v1/fleet/files", get(fleet::files))
         .route("/api/v1/assets", get(api::list_assets))
         .route("/api/v1/assets/{id}", get(api::get_asset))
         .route("/api/v1/assets/{id}/observations", get(api::observations))

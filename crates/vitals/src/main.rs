@@ -2,6 +2,7 @@
 //! validates them once, and hands over to `serve`, `probe`, `config check` or `sla`.
 
 mod deliver;
+mod export;
 mod ops;
 mod probe_cmd;
 mod serve;
@@ -64,6 +65,21 @@ enum Command {
     },
     /// Run the retention cleanup now: through the running server if there is one, else directly.
     Cleanup {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Export data files.
+    Export {
+        #[command(subcommand)]
+        command: ExportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// The fleet's yearly CSV files: DIR/<id>/<id>_stats_<YYYY>.csv and _errors_<YYYY>.csv.
+    Csv {
+        dir: PathBuf,
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
@@ -135,6 +151,18 @@ fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("vitals cleanup: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Export {
+            command: ExportCommand::Csv { dir, config },
+        } => match export::csv(config, &dir) {
+            Ok(msg) => {
+                println!("{msg}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("vitals export: {e:#}");
                 ExitCode::FAILURE
             }
         },

@@ -225,6 +225,14 @@ async fn serve(
         model.clone(),
         pipeline.clone(),
     );
+    // Fleet monitoring: poll the AKTIN broker every interval (docs/fleet.md).
+    let fleet_task = match &cfg.broker {
+        Some(b) => Some(
+            vitals_fleet::runner::spawn(b, store.clone(), pipeline.clone())
+                .map_err(|e| anyhow::anyhow!("[broker]: {e}"))?,
+        ),
+        None => None,
+    };
     let prober = Arc::new(vitals_probe::Prober::new());
     let scheduler = Scheduler::start(
         scheduled(&checks)?,
@@ -296,6 +304,9 @@ async fn serve(
     }
     scheduler.shutdown().await;
     watcher.abort();
+    if let Some(t) = &fleet_task {
+        t.abort();
+    }
     pipeline.flush().await;
     outbox_task.abort();
     cleanup_task.abort();

@@ -21,6 +21,7 @@ pub fn vitals(args: &[&str]) -> (i32, String, String) {
         )
         .env("TEAMS_WEBHOOK_URL", "https://teams.example/workflows/x")
         .env("WEBHOOK_SECRET", "s")
+        .env("BROKER_API_KEY", "k")
         .output()
         .expect("run vitals");
     (
