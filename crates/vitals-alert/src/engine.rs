@@ -371,9 +371,11 @@ impl Engine {
         let mut tests_seen: HashSet<&str> = HashSet::new();
         let rules = self.rules.clone();
         // Asset details cost a look-up and copies; only selectors on groups or labels need them.
-        let needs_info = rules
-            .iter()
-            .any(|r| !r.selector.groups.is_empty() || !r.selector.labels.is_empty());
+        let needs_info = rules.iter().any(|r| {
+            !r.selector.groups.is_empty()
+                || !r.selector.labels.is_empty()
+                || !r.selector.exclude_groups.is_empty()
+        });
         for o in observations {
             tests_seen.insert(o.check.as_str());
             let info = if needs_info {

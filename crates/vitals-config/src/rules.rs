@@ -45,6 +45,9 @@ pub struct RuleConfig {
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
     pub checks: Vec<String>,
+    /// Assets in these groups are never selected.
+    #[serde(default)]
+    pub exclude_groups: Vec<String>,
     // What is bad.
     #[serde(default = "default_kind")]
     pub kind: String,
@@ -313,6 +316,7 @@ impl RuleConfig {
                 groups: self.groups.clone(),
                 labels: self.labels.clone(),
                 checks: self.checks.clone(),
+                exclude_groups: self.exclude_groups.clone(),
             },
             kind: kind?,
             severity,
@@ -361,6 +365,7 @@ impl MaintenanceConfig {
             groups: self.groups.clone(),
             labels: self.labels.clone(),
             checks: self.checks.clone(),
+            exclude_groups: Vec::new(),
         }
     }
 

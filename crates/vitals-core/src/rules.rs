@@ -20,6 +20,9 @@ pub struct Selector {
     pub groups: Vec<String>,
     pub labels: BTreeMap<String, String>,
     pub checks: Vec<String>,
+    /// Assets in any of these groups never match.
+    #[serde(default)]
+    pub exclude_groups: Vec<String>,
 }
 
 impl Selector {
@@ -30,7 +33,8 @@ impl Selector {
         labels: &BTreeMap<String, String>,
         check: &str,
     ) -> bool {
-        (self.assets.is_empty() || self.assets.iter().any(|a| a == asset))
+        !self.exclude_groups.iter().any(|g| groups.contains(g))
+            && (self.assets.is_empty() || self.assets.iter().any(|a| a == asset))
             && (self.asset_prefixes.is_empty()
                 || self
                     .asset_prefixes
@@ -325,6 +329,12 @@ mod tests {
             labels: [("env".to_string(), "prod".to_string())].into(),
             ..Default::default()
         };
+        let not_clinics = Selector {
+            exclude_groups: vec!["clinics".into()],
+            ..Default::default()
+        };
+        assert!(!not_clinics.matches("n1", &["clinics".into()], &BTreeMap::new(), "x"));
+        assert!(not_clinics.matches("n1", &["platform".into()], &BTreeMap::new(), "x"));
         let labels: BTreeMap<String, String> = [("env".to_string(), "prod".to_string())].into();
         assert!(s.matches("n1", &["clinics".into()], &labels, "import.stale"));
         assert!(!s.matches("n1", &["clinics".into()], &BTreeMap::new(), "import"));

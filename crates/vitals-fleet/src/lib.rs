@@ -42,3 +42,34 @@ pub const BROKER_ASSET: &str = "aktin-broker";
 pub const NODE_KEY: &str = "broker_node";
 /// The resources fetched from every node.
 pub const RESOURCES: [&str; 4] = ["versions", "rscript", "python", "import-scripts"];
+
+/// The rule a configuration with `[broker]` and no `[[rule]]` gets for its nodes: alert when a
+/// node's `status` or `version` observation carries `notify = 1` (OFFLINE, NO IMPORTS,
+/// OUTDATED), notify once, remind every week — or every node's own re-notify interval
+/// (`WEEKS_NOTIFICATION_INTERVAL`, kept as the asset's `metadata.reminder`).
+pub fn default_rule(notifiers: Vec<String>) -> vitals_config::Rule {
+    vitals_config::Rule {
+        id: "aktin-nodes".into(),
+        description: Some("mail the node's contacts on OFFLINE, NO IMPORTS and OUTDATED".into()),
+        selector: vitals_core::rules::Selector {
+            groups: vec![GROUP.to_string()],
+            checks: vec!["status".into(), "version".into()],
+            ..Default::default()
+        },
+        kind: vitals_config::RuleKind::Check {
+            condition: vitals_core::rules::Condition::Threshold {
+                value: "notify".into(),
+                above: Some(0.5),
+                below: None,
+            },
+            trigger: vitals_core::rules::Trigger::default(),
+        },
+        severity: vitals_core::Status::Crit,
+        policy: vitals_core::alert::Policy {
+            notifiers,
+            reminder: Some(std::time::Duration::from_secs(7 * 86_400)),
+            ..Default::default()
+        },
+        group_wait: std::time::Duration::ZERO,
+    }
+}

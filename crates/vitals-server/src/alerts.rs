@@ -279,6 +279,7 @@ pub async fn create_silence(
         groups: str_list(&matchers, "groups", "matchers.groups")?,
         labels,
         checks: str_list(&matchers, "checks", "matchers.checks")?,
+        exclude_groups: Vec::new(),
     };
     let rules = str_list(&m, "rules", "rules")?;
     if selector == Selector::default() && rules.is_empty() {

@@ -340,15 +340,20 @@ struct Live {
     sla: std::sync::Mutex<Option<vitals_config::SlaConfig>>,
 }
 
-/// The configured rules, or the default rule (any check going crit, to every notifier).
-fn rules_of(cfg: &Config) -> Vec<vitals_config::Rule> {
-    if cfg.rules.is_empty() {
-        vec![vitals_alert::engine::default_rule(
-            cfg.notifiers.iter().map(|n| n.id.clone()).collect(),
-        )]
-    } else {
-        cfg.rules.clone()
+/// The configured rules; without any, the default rules: any check going crit, to every
+/// notifier — and with a `[broker]`, for its nodes instead the AKTIN rule: the node's contacts
+/// hear once of OFFLINE, NO IMPORTS and OUTDATED, and again after the node's re-notify interval.
+pub fn rules_of(cfg: &Config) -> Vec<vitals_config::Rule> {
+    if !cfg.rules.is_empty() {
+        return cfg.rules.clone();
     }
+    let notifiers: Vec<String> = cfg.notifiers.iter().map(|n| n.id.clone()).collect();
+    let mut default = vitals_alert::engine::default_rule(notifiers.clone());
+    if cfg.broker.is_none() {
+        return vec![default];
+    }
+    default.selector.exclude_groups = vec![vitals_fleet::GROUP.to_string()];
+    vec![default, vitals_fleet::default_rule(notifiers)]
 }
 
 /// Warm start of health: persisted state and severity, and each test's recent scores.
@@ -484,4 +489,34 @@ async fn reload(
         checks = checks.len(),
         "configuration reloaded"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_rules_give_broker_nodes_their_own_rule() {
+        let plain = Config::parse(
+            "[[notifier]]\nid = \"m\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/\"\n",
+            &|_| None,
+        )
+        .unwrap();
+        let r = rules_of(&plain);
+        assert_eq!(r.len(), 1);
+        assert!(r[0].selector.exclude_groups.is_empty());
+
+        let fleet = Config::parse(
+            "[[notifier]]\nid = \"m\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/\"\n\
+             [broker]\nurl = \"http://127.0.0.1:9/\"\napi_key = \"k\"\n",
+            &|_| None,
+        )
+        .unwrap();
+        let r = rules_of(&fleet);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].selector.exclude_groups, vec!["aktin".to_string()]);
+        assert_eq!(r[1].id, "aktin-nodes");
+        assert_eq!(r[1].policy.notifiers, vec!["m".to_string()]);
+        assert_eq!(r[1].policy.reminder, Some(Duration::from_secs(7 * 86_400)));
+    }
 }
