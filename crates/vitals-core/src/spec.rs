@@ -269,6 +269,10 @@ pub struct HeartbeatSpec {
     pub slug: Option<String>,
     #[serde(default = "default_grace", with = "duration")]
     pub grace: Duration,
+    /// A secret of this check's own: pings with `?key=<secret>` are accepted without a token
+    /// (cron jobs can only curl a URL).
+    #[serde(default)]
+    pub key: Option<String>,
 }
 
 /// What kind of check: polled by Vitals, or reported to it. (Few of these exist, one per

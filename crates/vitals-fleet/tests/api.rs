@@ -54,6 +54,7 @@ async fn app() -> App {
         vitals_alert::Engine::new(cfg.rules.clone(), vec![], None, vec![], vec![], (0, 0)),
     );
     let app = AppState {
+        auth: Default::default(),
         pipeline: pipeline.clone(),
         heartbeats: Default::default(),
         cleanup: None,

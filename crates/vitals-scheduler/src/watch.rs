@@ -33,6 +33,8 @@ pub struct Heartbeat {
     pub grace: Duration,
     /// When the check appeared (deadline base before the first ping).
     pub since: Timestamp,
+    /// The check's own ping secret (`?key=`), if it has one.
+    pub key: Option<String>,
 }
 
 impl Heartbeat {
@@ -108,8 +110,8 @@ impl HeartbeatRegistry {
                     }
                 },
             };
-            let grace = match &c.kind {
-                vitals_core::spec::CheckKind::Heartbeat(h) => h.grace,
+            let (grace, key) = match &c.kind {
+                vitals_core::spec::CheckKind::Heartbeat(h) => (h.grace, h.key.clone()),
                 _ => continue,
             };
             let since = old
@@ -125,6 +127,7 @@ impl HeartbeatRegistry {
                     schedule,
                     grace,
                     since,
+                    key,
                 },
             );
         }
@@ -271,6 +274,7 @@ mod tests {
             },
             grace: Duration::from_secs(grace_s),
             since: Timestamp(0),
+            key: None,
         }
     }
 

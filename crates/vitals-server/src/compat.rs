@@ -215,8 +215,17 @@ pub async fn tests_list(State(app): State<AppState>) -> Response {
 pub async fn test_post(
     State(app): State<AppState>,
     Path((test, uid)): Path<(String, String)>,
+    caller: Option<axum::Extension<crate::auth::Caller>>,
     body: Bytes,
 ) -> Response {
+    if let Some(axum::Extension(c)) = &caller {
+        if !c.may_report(&uid) {
+            return message(
+                StatusCode::FORBIDDEN,
+                format!("token {:?} may not report for uid {uid}", c.name),
+            );
+        }
+    }
     let model = app.pipeline.model().get();
     let Some(rule) = model.score_rule(&test) else {
         return not_found(format!("test {test} does not exist"));

@@ -1,12 +1,15 @@
 //! `POST /api/v1/results` and the heartbeat pings `/ping/{slug}…`.
 
+use crate::auth::Caller;
 use crate::{AppError, AppState};
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use serde_json::{json, Value as J};
+use std::collections::HashMap;
 use vitals_config::UnknownAssets;
 use vitals_core::{Observation, Status, Timestamp, Value};
 use vitals_scheduler::model::{status_of_score, Model};
@@ -282,7 +285,11 @@ fn parse_entry(
 }
 
 /// `POST /api/v1/results` — validated as a whole, answered after the batch is durable.
-pub async fn post_results(State(app): State<AppState>, body: Bytes) -> Response {
+pub async fn post_results(
+    State(app): State<AppState>,
+    caller: Option<Extension<Caller>>,
+    body: Bytes,
+) -> Response {
     let doc: J = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
@@ -331,6 +338,23 @@ pub async fn post_results(State(app): State<AppState>, body: Bytes) -> Response 
     if !errs.0.is_empty() {
         return errs.into_response();
     }
+    if let Some(Extension(c)) = &caller {
+        if let Some((i, p)) = items
+            .iter()
+            .enumerate()
+            .find(|(_, p)| !c.may_report(&p.obs.asset))
+        {
+            return AppError {
+                status: StatusCode::FORBIDDEN,
+                error: format!(
+                    "token {:?} may not report for asset {:?}",
+                    c.name, p.obs.asset
+                ),
+                field: Some(format!("results[{i}].asset")),
+            }
+            .into_response();
+        }
+    }
     match app.pipeline.push(items).await {
         Ok(report) => Json(json!({ "accepted": report.accepted, "duplicates": report.duplicates }))
             .into_response(),
@@ -340,23 +364,62 @@ pub async fn post_results(State(app): State<AppState>, body: Bytes) -> Response 
 
 /// Heartbeat pings: `/ping/{slug}`, `/ping/{slug}/start`, `/ping/{slug}/fail`,
 /// `/ping/{slug}/{exit_code}`; GET or POST; a short body becomes the reason.
-pub async fn ping(State(app): State<AppState>, Path(slug): Path<String>, body: Bytes) -> Response {
-    ping_event(app, slug, None, body).await
+pub async fn ping(
+    State(app): State<AppState>,
+    Path(slug): Path<String>,
+    caller: Option<Extension<Caller>>,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    ping_event(app, slug, None, caller, q.get("key").cloned(), body).await
 }
 
 pub async fn ping_with(
     State(app): State<AppState>,
     Path((slug, event)): Path<(String, String)>,
+    caller: Option<Extension<Caller>>,
+    Query(q): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
-    ping_event(app, slug, Some(event), body).await
+    ping_event(app, slug, Some(event), caller, q.get("key").cloned(), body).await
 }
 
-async fn ping_event(app: AppState, slug: String, event: Option<String>, body: Bytes) -> Response {
+async fn ping_event(
+    app: AppState,
+    slug: String,
+    event: Option<String>,
+    caller: Option<Extension<Caller>>,
+    key: Option<String>,
+    body: Bytes,
+) -> Response {
     let Some(hb) = app.heartbeats.get(&slug) else {
         return AppError::not_found(format!("no heartbeat check with slug {slug:?}"))
             .into_response();
     };
+    if !app.auth.is_open() {
+        match (&caller, key, &hb.key) {
+            (Some(Extension(c)), _, _) if c.may_report(&hb.asset) => {}
+            (Some(Extension(c)), _, _) => {
+                return AppError {
+                    status: StatusCode::FORBIDDEN,
+                    error: format!("token {:?} may not report for asset {:?}", c.name, hb.asset),
+                    field: None,
+                }
+                .into_response()
+            }
+            (None, Some(given), Some(own))
+                if vitals_config::sha256(given.as_bytes())
+                    == vitals_config::sha256(own.as_bytes()) => {}
+            _ => {
+                return AppError {
+                    status: StatusCode::UNAUTHORIZED,
+                    error: "this needs a reporter token or the check's own key (?key=)".into(),
+                    field: Some("key".into()),
+                }
+                .into_response()
+            }
+        }
+    }
     let now = vitals_scheduler::now();
     let text = String::from_utf8_lossy(&body[..body.len().min(MAX_REASON)])
         .trim()

@@ -12,6 +12,7 @@
 
 mod alerts;
 mod api;
+pub mod auth;
 mod compat;
 mod error;
 mod fleet;
@@ -48,6 +49,8 @@ pub struct BuildInfo {
 #[derive(Clone)]
 pub struct AppState {
     pub pipeline: Pipeline,
+    /// Tokens and roles; open (no tokens) by default.
+    pub auth: Arc<auth::Auth>,
     pub heartbeats: Arc<HeartbeatRegistry>,
     /// The cleanup job, when this process runs it.
     pub cleanup: Option<Arc<vitals_scheduler::housekeeping::Cleanup>>,
@@ -166,6 +169,10 @@ pub fn router(app: AppState) -> Router {
         .route("/api/v1/assets", get(api::list_assets))
         .route("/api/v1/assets/{id}", get(api::get_asset))
         .route("/api/v1/assets/{id}/observations", get(api::observations))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            auth::layer,
+        ))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -219,11 +219,6 @@ pub async fn audit_layer(State(app): State<AppState>, req: Request, next: Next) 
     }
     let path = req.uri().path().to_string();
     let query = req.uri().query().map(String::from);
-    let actor = req
-        .extensions()
-        .get::<crate::Actor>()
-        .map(|a| a.0.clone())
-        .unwrap_or_else(|| "local".to_string());
     let (parts, body) = req.into_parts();
     // The route's own body limit still applies afterwards; this read is bounded as well.
     let bytes: Bytes = match axum::body::to_bytes(body, crate::MAX_RESULTS_BODY).await {
@@ -239,6 +234,11 @@ pub async fn audit_layer(State(app): State<AppState>, req: Request, next: Next) 
         .await;
     let status = resp.status();
     let outcome = status.as_u16().to_string();
+    let actor = match resp.extensions().get::<crate::Actor>() {
+        Some(a) => a.0.clone(),
+        None if app.auth.is_open() => "local".to_string(),
+        None => "(no valid token)".to_string(),
+    };
     let entry = AuditEntry {
         id: 0,
         time: vitals_scheduler::now(),

@@ -166,6 +166,7 @@ secret = "s3cret"
         let app = AppState {
             pipeline,
             heartbeats: Default::default(),
+            auth: Default::default(),
             cleanup: None,
             audit_file: None,
             build: Arc::new(BuildInfo {

@@ -74,6 +74,7 @@ impl TestApp {
         let app = AppState {
             pipeline,
             heartbeats: Default::default(),
+            auth: Default::default(),
             cleanup: None,
             audit_file: None,
             build: Arc::new(BUILD),

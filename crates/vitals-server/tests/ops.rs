@@ -47,6 +47,7 @@ impl T {
         );
         let cleanup = Arc::new(Cleanup::new(store, r));
         let app = AppState {
+            auth: Default::default(),
             pipeline,
             heartbeats: Default::default(),
             cleanup: Some(cleanup.clone()),

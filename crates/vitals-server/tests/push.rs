@@ -74,6 +74,7 @@ impl T {
         let app = AppState {
             pipeline,
             heartbeats,
+            auth: Default::default(),
             cleanup: None,
             audit_file: None,
             build: Arc::new(BuildInfo {

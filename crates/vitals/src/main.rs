@@ -63,6 +63,12 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Access tokens: `new` prints a fresh random secret, `hash` the `sha256:` form of a secret
+    /// read from standard input (to put in `[[token]] hash = …` instead of the secret).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Run the retention cleanup now: through the running server if there is one, else directly.
     Cleanup {
         #[arg(long, short)]
@@ -86,6 +92,14 @@ enum ExportCommand {
 }
 
 #[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a new random secret (256 bits, hex).
+    New,
+    /// Read a secret from standard input; print `sha256:<hex>`.
+    Hash,
+}
+
+#[derive(Subcommand)]
 enum ConfigCommand {
     /// Validate a file; print every error with its path; exit 1 on any error.
     Check { file: PathBuf },
@@ -94,8 +108,11 @@ enum ConfigCommand {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("VITALS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only for a person at a terminal; log files and journald get plain text.
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
 }
@@ -144,6 +161,29 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Token { command } => {
+            let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+            match command {
+                TokenCommand::New => {
+                    let bytes: [u8; 32] = rand::random();
+                    println!("{}", hex(&bytes));
+                    ExitCode::SUCCESS
+                }
+                TokenCommand::Hash => {
+                    let mut secret = String::new();
+                    if std::io::stdin().read_line(&mut secret).is_err() || secret.trim().is_empty()
+                    {
+                        eprintln!("vitals token hash: give the secret on standard input");
+                        return ExitCode::FAILURE;
+                    }
+                    println!(
+                        "sha256:{}",
+                        hex(&vitals_config::sha256(secret.trim().as_bytes()))
+                    );
+                    ExitCode::SUCCESS
+                }
+            }
+        }
         Command::Cleanup { config } => match ops::cleanup(config) {
             Ok(msg) => {
                 println!("{msg}");

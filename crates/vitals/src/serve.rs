@@ -59,10 +59,10 @@ pub fn run(config: Option<PathBuf>, listen: Option<String>) -> Result<()> {
         )
     })?;
     // Protected default: without access tokens, only this machine may talk to us.
-    if !addr.ip().is_loopback() {
+    if !addr.ip().is_loopback() && cfg.tokens.is_empty() {
         bail!(
             "refusing to listen on {addr} without access tokens: anyone who can reach it could read \
-             the health of your estate. Listen on a loopback address (127.0.0.1 or [::1]) instead"
+             the health of your estate. Configure [[token]]s, or listen on a loopback address (127.0.0.1 or [::1])"
         );
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -249,7 +249,9 @@ async fn serve(
     );
     let cleanup = Arc::new(Cleanup::new(store.clone(), cfg.retention.clone()));
     let cleanup_task = vitals_scheduler::housekeeping::spawn(cleanup.clone());
+    let auth = Arc::new(vitals_server::auth::Auth::new(&cfg.tokens));
     let app = vitals_server::AppState {
+        auth: auth.clone(),
         pipeline: pipeline.clone(),
         heartbeats: heartbeats.clone(),
         cleanup: Some(cleanup.clone()),
@@ -263,8 +265,12 @@ async fn serve(
         data = %db.display(),
         assets = assets.len(),
         checks = checks.len(),
-        "vitals is serving; no access tokens are configured, so it listens on loopback only"
+        tokens = cfg.tokens.len(),
+        "vitals is serving"
     );
+    if cfg.tokens.is_empty() {
+        tracing::info!("no access tokens are configured: listening on loopback only, every local caller may do everything");
+    }
     match &source {
         Source::File(p) => tracing::info!(config = %p.display(), "configuration loaded"),
         Source::Builtin => {
@@ -292,6 +298,7 @@ async fn serve(
         cleanup,
         sla_task,
         sla: std::sync::Mutex::new(cfg.sla.clone()),
+        auth,
     };
     wait_for_signals(&source, &listen_override, bound, &live, &scheduler).await;
 
@@ -338,6 +345,7 @@ struct Live {
     /// The SLA log follower, restarted when `[sla]` changes.
     sla_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     sla: std::sync::Mutex<Option<vitals_config::SlaConfig>>,
+    auth: Arc<vitals_server::auth::Auth>,
 }
 
 /// The configured rules; without any, the default rules: any check going crit, to every
@@ -460,6 +468,11 @@ async fn reload(
     live.model.set(Model::from_config(&cfg));
     live.notifiers.set(built, &cfg.notifiers);
     live.cleanup.set_config(cfg.retention.clone());
+    if cfg.tokens.is_empty() != live.auth.is_open() && !bound.ip().is_loopback() {
+        tracing::error!("reload refused: removing every token while listening on {bound} would open it to everyone");
+    } else {
+        live.auth.set(&cfg.tokens);
+    }
     {
         let mut current = live.sla.lock().unwrap_or_else(|e| e.into_inner());
         if *current != cfg.sla {

@@ -232,3 +232,86 @@ timeout = "1s"
     assert_eq!(s.json("/api/v1/assets/minlog2")["status"], "crit");
     s.stop();
 }
+
+#[test]
+fn with_tokens_any_address_is_allowed_and_secrets_never_show() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("vitals.toml");
+    let admin = "s3cret-admin-token-value-42";
+    let hook = "hmac-key-that-must-not-leak";
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\ndata_dir = \"data\"\nlisten = \"0.0.0.0:{}\"\n\n[[token]]\nname = \"ops\"\nrole = \"admin\"\nsecret = \"${{ADMIN_TOKEN}}\"\n\n\
+             [[notifier]]\nid = \"hook\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\nsecret = \"${{HOOK_SECRET}}\"\n",
+            free_port()
+        ),
+    )
+    .unwrap();
+    let port = std::fs::read_to_string(&config)
+        .unwrap()
+        .split("0.0.0.0:")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .current_dir(dir.path())
+        .env("ADMIN_TOKEN", admin)
+        .env("HOOK_SECRET", hook)
+        .env("VITALS_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    assert!(
+        wait_until(20, || http_get(&addr, "/monitor")
+            .is_some_and(|(c, _)| c == 200)),
+        "did not start"
+    );
+    // Without a token: 401. With it: the API, and a change that is audited under its name.
+    assert_eq!(http_get(&addr, "/api/v1/assets").map(|(c, _)| c), Some(401));
+    let authed = |path: &str, method: &str, body: &str| -> (u16, String) {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut resp = String::new();
+        std::io::Read::read_to_string(&mut s, &mut resp).unwrap();
+        let code = resp.split_whitespace().nth(1).unwrap().parse().unwrap();
+        (code, resp)
+    };
+    assert_eq!(authed("/api/v1/assets", "GET", "").0, 200);
+    let (code, _) = authed(
+        "/api/v1/silences",
+        "POST",
+        r#"{"matchers": {"assets": ["x"]}, "duration": "1h", "author": "ops", "comment": "test"}"#,
+    );
+    assert_eq!(code, 201);
+    let (_, audit) = authed("/api/v1/audit", "GET", "");
+    assert!(audit.contains("\"actor\":\"ops\""), "{audit}");
+    let (_, metrics) = authed("/metrics", "GET", "");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    assert!(status.success(), "{log}");
+    for secret in [admin, hook] {
+        assert!(!log.contains(secret), "a secret is in the log:\n{log}");
+        assert!(
+            !audit.contains(secret) && !metrics.contains(secret),
+            "a secret is in an answer"
+        );
+    }
+    assert!(log.contains("tokens=1"), "{log}");
+}
