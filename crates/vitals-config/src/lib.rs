@@ -124,6 +124,12 @@ pub struct ServerConfig {
     /// How users reach this server (for links in notifications), e.g. `https://vitals.example.org`.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// Serve HTTPS with this PEM certificate chain … (re-read on SIGHUP)
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// … and this PEM private key.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
 }
 
 fn default_listen() -> String {
@@ -147,6 +153,8 @@ impl Default for ServerConfig {
             max_concurrency: default_max_concurrency(),
             self_check: true,
             public_url: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -1124,6 +1132,16 @@ fn validate(config: &Config, paths: &Paths, errors: &mut Vec<ConfigError>) {
         errors.push(ConfigError::new(
             "server.listen",
             format!("{:?} is not an address like \"127.0.0.1:8080\"", s.listen),
+        ));
+    }
+    if s.tls_cert.is_some() != s.tls_key.is_some() {
+        errors.push(ConfigError::new(
+            if s.tls_cert.is_some() {
+                "server.tls_key"
+            } else {
+                "server.tls_cert"
+            },
+            "give both tls_cert and tls_key, or neither",
         ));
     }
     if s.max_concurrency == 0 {

@@ -68,3 +68,70 @@ pub async fn method_not_allowed(method: Method, uri: Uri) -> AppError {
         field: None,
     }
 }
+
+/// Rejections produced by axum's own extractors (a body over the limit, a path that is not
+/// UTF-8, …) come back as plain text; this turns every non-JSON 4xx into the API's JSON error
+/// format, so clients see one format whatever went wrong.
+pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let resp = next.run(req).await;
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !resp.status().is_client_error() || is_json {
+        return resp;
+    }
+    let status = resp.status();
+    let (parts, body) = resp.into_parts();
+    let text = match axum::body::to_bytes(body, 64 * 1024).await {
+        Ok(b) => String::from_utf8_lossy(&b).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let error = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("bad request")
+            .to_string()
+    } else {
+        text
+    };
+    let mut out = (
+        status,
+        Json(Body {
+            error: &error,
+            field: None,
+        }),
+    )
+        .into_response();
+    // Keep headers such as Retry-After and WWW-Authenticate.
+    for (k, v) in parts.headers.iter() {
+        if k != axum::http::header::CONTENT_TYPE && k != axum::http::header::CONTENT_LENGTH {
+            out.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
+/// Sheds load: beyond the in-flight limit a request is answered 503 at once, so a flood
+/// costs bounded memory instead of a growing queue.
+pub async fn shed(
+    axum::extract::State(permits): axum::extract::State<std::sync::Arc<tokio::sync::Semaphore>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Ok(_permit) = permits.try_acquire() else {
+        let mut r = AppError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            error: "too many requests in flight; try again shortly".into(),
+            field: None,
+        }
+        .into_response();
+        r.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        );
+        return r;
+    };
+    next.run(req).await
+}

@@ -72,6 +72,9 @@ impl AppState {
     }
 }
 
+/// Requests handled at once; more are answered 503 with Retry-After.
+pub const MAX_IN_FLIGHT: usize = 4096;
+
 /// Largest request body accepted by the result API (10,000 results fit easily).
 pub const MAX_RESULTS_BODY: usize = 16 * 1024 * 1024;
 
@@ -178,6 +181,11 @@ pub fn router(app: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             ops::audit_layer,
+        ))
+        .layer(axum::middleware::from_fn(error::json_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
+            error::shed,
         ))
         .with_state(app)
 }

@@ -224,8 +224,12 @@ pub async fn audit_layer(State(app): State<AppState>, req: Request, next: Next) 
     let bytes: Bytes = match axum::body::to_bytes(body, crate::MAX_RESULTS_BODY).await {
         Ok(b) => b,
         Err(_) => {
-            return AppError::bad_request("body", "request body too large or unreadable")
-                .into_response()
+            return AppError {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                error: "request body too large or unreadable".into(),
+                field: Some("body".into()),
+            }
+            .into_response()
         }
     };
     let params = params_of(query.as_deref(), &bytes, bytes.len() > AUDIT_BODY_MAX);

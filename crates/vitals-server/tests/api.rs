@@ -327,3 +327,29 @@ async fn status_reports_counts_and_lateness() {
     assert_eq!(v["checks"], 3);
     assert_eq!(v["scheduler"]["lateness"]["p99_ms"], 3.0);
 }
+
+#[tokio::test]
+async fn oversized_and_malformed_requests_get_json_4xx() {
+    let t = TestApp::new().await;
+    // 3 MB to a route with the default 2 MB limit; 17 MB to the result API (16 MB).
+    for (uri, size) in [("/api/v1/silences", 3 << 20), ("/api/v1/results", 17 << 20)] {
+        let resp = router(t.app.clone())
+            .oneshot(
+                Request::post(uri)
+                    .header("content-type", "application/json")
+                    .body(Body::from(vec![b' '; size]))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE, "{uri}");
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let v: Value =
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| panic!("{uri}: not JSON: {bytes:?}"));
+        assert!(v["error"].is_string(), "{uri}: {v}");
+    }
+    // A path segment that is not UTF-8.
+    let (s, body) = t.get("/api/v1/assets/%FF%FE").await;
+    assert!(s.is_client_error(), "{s}");
+    assert!(serde_json::from_str::<Value>(&body).is_ok(), "{body}");
+}

@@ -6,6 +6,7 @@ mod export;
 mod ops;
 mod probe_cmd;
 mod serve;
+mod tls;
 
 use clap::{Parser, Subcommand};
 

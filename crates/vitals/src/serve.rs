@@ -88,8 +88,13 @@ fn effective(cfg: &Config, bound: SocketAddr) -> (Vec<AssetRecord>, Vec<CheckCon
                 metadata: Default::default(),
             });
         }
-        let mut spec = HttpSpec::new(format!("http://{bound}/monitor?details"));
+        let tls = cfg.server.tls_cert.is_some();
+        let scheme = if tls { "https" } else { "http" };
+        let mut spec = HttpSpec::new(format!("{scheme}://{bound}/monitor?details"));
         spec.health = HealthFormat::Lines;
+        // This checks that we answer; our certificate's name need not cover 127.0.0.1 (its
+        // expiry is still reported as cert_days_left).
+        spec.insecure = tls;
         checks.push(CheckConfig {
             asset: SELF_ASSET.into(),
             name: "monitor".into(),
@@ -279,14 +284,36 @@ async fn serve(
     }
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stop_rx.wait_for(|s| *s).await;
-        };
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-    });
+    let certs = match (&cfg.server.tls_cert, &cfg.server.tls_key) {
+        (Some(c), Some(k)) => Some(
+            crate::tls::Certs::new(c.clone(), k.clone()).context("[server] tls_cert / tls_key")?,
+        ),
+        _ => None,
+    };
+    let server = {
+        let certs = certs.clone();
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stop_rx.wait_for(|s| *s).await;
+            };
+            match certs {
+                Some(certs) => {
+                    let tls = crate::tls::TlsListener::new(listener, certs)?;
+                    axum::serve(tls, router)
+                        .with_graceful_shutdown(shutdown)
+                        .await
+                }
+                None => {
+                    axum::serve(listener, router)
+                        .with_graceful_shutdown(shutdown)
+                        .await
+                }
+            }
+        })
+    };
+    if certs.is_some() {
+        tracing::info!("serving HTTPS");
+    }
 
     let live = Live {
         state: state.clone(),
@@ -299,6 +326,7 @@ async fn serve(
         sla_task,
         sla: std::sync::Mutex::new(cfg.sla.clone()),
         auth,
+        certs,
     };
     wait_for_signals(&source, &listen_override, bound, &live, &scheduler).await;
 
@@ -346,6 +374,7 @@ struct Live {
     sla_task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     sla: std::sync::Mutex<Option<vitals_config::SlaConfig>>,
     auth: Arc<vitals_server::auth::Auth>,
+    certs: Option<crate::tls::Certs>,
 }
 
 /// The configured rules; without any, the default rules: any check going crit, to every
@@ -468,6 +497,14 @@ async fn reload(
     live.model.set(Model::from_config(&cfg));
     live.notifiers.set(built, &cfg.notifiers);
     live.cleanup.set_config(cfg.retention.clone());
+    if let Some(c) = &live.certs {
+        match c.reload() {
+            Ok(()) => tracing::info!("TLS certificate reloaded"),
+            Err(e) => {
+                tracing::error!("TLS certificate not reloaded, keeping the running one: {e:#}")
+            }
+        }
+    }
     if cfg.tokens.is_empty() != live.auth.is_open() && !bound.ip().is_loopback() {
         tracing::error!("reload refused: removing every token while listening on {bound} would open it to everyone");
     } else {
