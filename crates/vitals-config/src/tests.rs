@@ -232,7 +232,7 @@ fn shipped_example_parses() {
         Some(if name.ends_with("_URL") {
             "https://hooks.example.org/secret-path".to_string()
         } else {
-            "example-secret".to_string()
+            format!("example-secret-of-{name}")
         })
     };
     match Config::parse(&text, &env) {

@@ -22,6 +22,8 @@ pub fn vitals(args: &[&str]) -> (i32, String, String) {
         .env("TEAMS_WEBHOOK_URL", "https://teams.example/workflows/x")
         .env("WEBHOOK_SECRET", "s")
         .env("BROKER_API_KEY", "k")
+        .env("VITALS_ADMIN_TOKEN", "admin-token-for-the-example-0001")
+        .env("CLINIC17_TOKEN", "clinic-token-for-the-example-0001")
         .output()
         .expect("run vitals");
     (
