@@ -25,6 +25,9 @@ use vitals_store::{AssetRecord, CommitBatch, HealthUpdate, Store, StoreError};
 const QUEUE: usize = 16_384;
 /// Most messages drained into one commit.
 const DRAIN: usize = 4_096;
+/// Rounds of fewer probe results than this wait [`LINGER`] for more.
+const LINGER_BELOW: usize = 64;
+const LINGER: Duration = Duration::from_millis(5);
 
 /// A pushed result: the observation and its optional idempotency key.
 #[derive(Debug, Clone)]
@@ -318,6 +321,17 @@ impl Worker {
             msgs.clear();
             if rx.recv_many(&mut msgs, DRAIN).await == 0 {
                 break;
+            }
+            // A trickle of probe results only (nobody waiting for an answer): linger a few
+            // milliseconds so they share a commit, instead of one commit per observation.
+            if msgs.len() < LINGER_BELOW && msgs.iter().all(|m| matches!(m, Msg::Obs(_))) {
+                tokio::time::sleep(LINGER).await;
+                while msgs.len() < DRAIN {
+                    match rx.try_recv() {
+                        Ok(m) => msgs.push(m),
+                        Err(_) => break,
+                    }
+                }
             }
             let round = self.prepare(&mut msgs).await;
             self.finish(round).await;

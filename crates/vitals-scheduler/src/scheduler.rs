@@ -225,6 +225,21 @@ impl Loop {
     }
 
     fn fire_due(&mut self, now: Timestamp) {
+        // Skips are counted always, but logged once per pass (an overloaded scheduler would
+        // otherwise spend its time writing the same warning).
+        let mut skipped = 0u64;
+        let mut example: Option<String> = None;
+        self.fire_due_inner(now, &mut skipped, &mut example);
+        if skipped > 0 {
+            tracing::warn!(
+                skipped,
+                example = example.as_deref().unwrap_or(""),
+                "checks still running at their next tick; those ticks are skipped"
+            );
+        }
+    }
+
+    fn fire_due_inner(&mut self, now: Timestamp, skipped: &mut u64, example: &mut Option<String>) {
         while let Some(Reverse((due, id, generation))) = self.heap.peek().copied() {
             if due > now.0 {
                 break;
@@ -244,11 +259,13 @@ impl Loop {
             }
             if slot.running.swap(true, Ordering::AcqRel) {
                 self.metrics.skipped_ticks.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(
-                    asset = %slot.check.config.asset,
-                    check = %slot.check.config.name,
-                    "previous run still in progress; skipping this tick"
-                );
+                *skipped += 1;
+                if example.is_none() {
+                    *example = Some(format!(
+                        "{}/{}",
+                        slot.check.config.asset, slot.check.config.name
+                    ));
+                }
                 continue;
             }
             let check = slot.check.clone();
