@@ -110,6 +110,12 @@ cpu_ticks_tree() {
 
 now_s() { date +%s.%N; }
 
+# Sleeps in the background and waits, so a TERM/INT trap runs at once instead of after the sleep.
+pause() {
+    sleep "$1" &
+    wait $! || true
+}
+
 # Float arithmetic: calc 'expr'.
 calc() { awk "BEGIN { printf \"%.6f\", ($1) }"; }
 

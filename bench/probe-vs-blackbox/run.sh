@@ -56,7 +56,7 @@ write_vitals_config "$BENCH_TMP/vitals.toml" "$CHECKS" "$INTERVAL" "$TARGET" "$B
 start_vitals "$BENCH_TMP/vitals.toml" "$VITALS_PORT" "$BENCH_TMP/vitals.log"
 VERSION=$(curl -fsS "http://127.0.0.1:$VITALS_PORT/version" | jq -r '"\(.version) (\(.git_commit), \(.build_profile))"')
 echo "P1 vitals $VERSION: $CHECKS http checks every $INTERVAL, warm-up ${WARMUP}s, window ${WINDOW}s"
-sleep "$WARMUP"
+pause "$WARMUP"
 
 # /metrics renders a gauge per check, so it is scraped outside the CPU window; the window itself
 # reads only /api/v1/status, which is cheap.
@@ -66,7 +66,7 @@ ng0=$(cpu_ticks_tree "$NGINX_PID")
 t0=$(now_s)
 c0=$(cpu_ticks "$VITALS_PID")
 s0=$(vitals_status "$VITALS_PORT")
-sleep "$WINDOW"
+pause "$WINDOW"
 s1=$(vitals_status "$VITALS_PORT")
 c1=$(cpu_ticks "$VITALS_PID")
 t1=$(now_s)

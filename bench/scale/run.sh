@@ -51,7 +51,7 @@ start_vitals "$BENCH_TMP/vitals.toml" "$VITALS_PORT" "$BENCH_TMP/vitals.log"
 VERSION=$(curl -fsS "http://127.0.0.1:$VITALS_PORT/version" | jq -r '"\(.version) (\(.git_commit), \(.build_profile))"')
 echo "P2 setup: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), nginx $NGINX_WORKERS worker(s) on $TARGET"
 echo "P2 vitals $VERSION: $CHECKS http checks every $INTERVAL ($(commas "$EXPECTED_RATE")/s), warm-up ${WARMUP}s, then ${DURATION}s sampled every ${SAMPLE}s"
-sleep "$WARMUP"
+pause "$WARMUP"
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 # Anonymous memory (heap) apart from file-backed and shared pages (SQLite's WAL index): tells
@@ -77,7 +77,7 @@ printf '%6s %9s %9s %8s %10s %9s %8s %8s %8s %7s %7s\n' \
 for ((i = 1; i <= samples; i++)); do
     # Sleep to the sample's target time, so samples do not drift with the time they take.
     wake=$(calc "$start_t + $i * $SAMPLE - $(now_s)")
-    awk -v w="$wake" 'BEGIN { exit !(w > 0) }' && sleep "$wake"
+    awk -v w="$wake" 'BEGIN { exit !(w > 0) }' && pause "$wake"
     c=$(cpu_ticks "$VITALS_PID")
     t=$(now_s)
     rss=$(rss_kb "$VITALS_PID")

@@ -45,6 +45,7 @@ pub const KNOWN_SECTIONS: &[&str] = &[
     "audit",
     "sla",
     "token",
+    "ui",
 ];
 
 /// Keys every `[[check]]` has, whatever its type; the rest belong to the probe type.
@@ -325,6 +326,8 @@ pub struct Config {
     pub audit: AuditConfig,
     pub sla: Option<SlaConfig>,
     pub tokens: Vec<TokenConfig>,
+    /// `[ui]`: how the web UI shows things.
+    pub ui: UiConfig,
 }
 
 /// What a token may do.
@@ -496,6 +499,26 @@ pub struct AuditConfig {
     /// One line per change, in the platform's style: `2026-11-21 08:22:04,267 Action=… Caller=… Params={…}`.
     #[serde(default)]
     pub file: Option<PathBuf>,
+}
+
+/// `[ui]`: the web UI. Times are stored in UTC and shown in `timezone` (an IANA name).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UiConfig {
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+}
+
+fn default_timezone() -> String {
+    "UTC".to_string()
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        UiConfig {
+            timezone: default_timezone(),
+        }
+    }
 }
 
 /// `[[notifier]]`: a channel alerts are delivered to.
@@ -710,6 +733,20 @@ impl Config {
             Some(v) => deserialize::<AuditConfig>(v, "audit", &mut errors).unwrap_or_default(),
         };
 
+        let ui = match root.remove("ui") {
+            None => UiConfig::default(),
+            Some(v) => deserialize::<UiConfig>(v, "ui", &mut errors).unwrap_or_default(),
+        };
+        if ui.timezone.parse::<chrono_tz::Tz>().is_err() {
+            errors.push(ConfigError::new(
+                "ui.timezone",
+                format!(
+                    "{:?} is not an IANA time zone name (e.g. UTC, Europe/Copenhagen)",
+                    ui.timezone
+                ),
+            ));
+        }
+
         let broker = root.remove("broker").and_then(|v| {
             let b = deserialize::<BrokerConfig>(v, "broker", &mut errors)?;
             b.validate(&mut errors);
@@ -808,6 +845,7 @@ impl Config {
             audit,
             sla,
             tokens,
+            ui,
         };
         let paths = Paths {
             assets: asset_paths,

@@ -93,6 +93,23 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
     ("GET", "/health_alarm/{group}", Need::Viewer),
     ("GET", "/health_alarm/{group}/{test}/", Need::Viewer),
     ("GET", "/health_alarm/{group}/{test}", Need::Viewer),
+    // The web UI: pages read, forms act; login and static files are public.
+    ("GET", "/", Need::Viewer),
+    ("GET", "/assets/{id}", Need::Viewer),
+    ("GET", "/fleet", Need::Viewer),
+    ("GET", "/fleet/{id}", Need::Viewer),
+    ("GET", "/alerts", Need::Viewer),
+    ("GET", "/alerts/{id}", Need::Viewer),
+    ("GET", "/notifications", Need::Viewer),
+    ("GET", "/ui/events", Need::Viewer),
+    ("GET", "/ui/static/{file}", Need::Public),
+    ("GET", "/login", Need::Public),
+    ("POST", "/login", Need::Public),
+    ("GET", "/logout", Need::Public),
+    ("POST", "/logout", Need::Public),
+    ("POST", "/alerts/{id}/ack", Need::Admin),
+    ("POST", "/alerts/silences", Need::Admin),
+    ("POST", "/alerts/silences/{id}/expire", Need::Admin),
 ];
 
 /// What a route needs; unknown routes need `admin` (fail closed).
@@ -148,9 +165,9 @@ struct Bucket {
     at: Instant,
 }
 
-struct Token {
-    name: String,
-    role: Role,
+pub(crate) struct Token {
+    pub(crate) name: String,
+    pub(crate) role: Role,
     digest: [u8; 32],
     scope: Scope,
     rate: u32,
@@ -209,7 +226,17 @@ impl Auth {
             .is_empty()
     }
 
-    fn find(&self, secret: &str) -> Option<Arc<Token>> {
+    /// The token called `name` (a UI session names its token).
+    fn find_by_name(&self, name: &str) -> Option<Arc<Token>> {
+        let tokens = self
+            .tokens
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        tokens.iter().find(|t| t.name == name).cloned()
+    }
+
+    pub(crate) fn find(&self, secret: &str) -> Option<Arc<Token>> {
         let digest = vitals_config::sha256(secret.as_bytes());
         let tokens = self
             .tokens
@@ -306,10 +333,24 @@ pub async fn layer(State(app): State<AppState>, mut req: Request, next: Next) ->
         })
         .map(str::trim)
         .map(String::from);
-    let token = presented.as_deref().and_then(|s| app.auth.find(s));
+    let mut token = presented.as_deref().and_then(|s| app.auth.find(s));
+    if presented.is_none() {
+        // The web UI: a signed session cookie names the token it was opened with. A token
+        // removed on reload ends its sessions, since the name no longer resolves.
+        token = crate::ui::session_token(req.headers(), vitals_scheduler::now())
+            .and_then(|name| app.auth.find_by_name(&name));
+    }
     let Some(token) = token else {
         if need == Need::Public {
             return next.run(req).await;
+        }
+        // Browsers (which ask for HTML) go to the login form; API clients get the 401.
+        if presented.is_none()
+            && req.method() == Method::GET
+            && crate::ui::is_page(&template)
+            && crate::ui::wants_html(req.headers())
+        {
+            return crate::ui::to_login(req.uri());
         }
         if need == Need::Ping
             && req

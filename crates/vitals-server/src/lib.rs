@@ -4,6 +4,7 @@
 //!   of the national platform services (`store : OK`), 200 or 503.
 //! - `/version`: version and build information.
 //! - `/metrics`: Prometheus text exposition, rendered from the live state at scrape time.
+//! - `/`, `/assets/{id}`, `/fleet`, `/alerts`, `/notifications`, …: the web UI (see `ui`).
 //! - `/api/v1/…`: JSON API. Every error is JSON `{"error": "...", "field": "..."}` with a 4xx
 //!   status, including unknown routes and methods; handlers never panic.
 //!
@@ -20,6 +21,7 @@ mod ingest;
 mod metrics;
 mod monitor;
 mod ops;
+mod ui;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -30,6 +32,7 @@ use vitals_scheduler::{LiveState, Metrics, Pipeline};
 use vitals_store::Store;
 
 pub use error::AppError;
+pub use ui::UiSettings;
 
 /// Who made a request (set by authentication; `local` without tokens). Read by the audit log.
 #[derive(Debug, Clone)]
@@ -58,6 +61,8 @@ pub struct AppState {
     pub audit_file: Option<std::path::PathBuf>,
     pub build: Arc<BuildInfo>,
     pub started: vitals_core::Timestamp,
+    /// How the web UI shows things (time zone, cookie flags).
+    pub ui: Arc<UiSettings>,
 }
 
 impl AppState {
@@ -128,6 +133,7 @@ pub fn router(app: AppState) -> Router {
         .route("/health_alarm/{group}/{test}", get(compat::alarm));
     Router::new()
         .merge(compat)
+        .merge(ui::router())
         .route(
             "/api/v1/results",
             post(ingest::post_results).layer(DefaultBodyLimit::max(MAX_RESULTS_BODY)),

@@ -177,6 +177,7 @@ secret = "s3cret"
                 rustc: "r",
             }),
             started: vitals_core::Timestamp(0),
+            ui: Default::default(),
         };
         T {
             _dir: dir,

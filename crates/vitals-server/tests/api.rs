@@ -79,6 +79,7 @@ impl TestApp {
             audit_file: None,
             build: Arc::new(BUILD),
             started: Timestamp(0),
+            ui: Default::default(),
         };
         TestApp {
             _dir: dir,

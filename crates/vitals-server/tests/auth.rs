@@ -100,6 +100,7 @@ async fn app(rate: u32) -> (tempfile::TempDir, AppState) {
             rustc: "r",
         }),
         started: vitals_core::Timestamp(0),
+        ui: Default::default(),
     };
     (dir, app)
 }

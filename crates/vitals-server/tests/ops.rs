@@ -60,6 +60,7 @@ impl T {
                 rustc: "r",
             }),
             started: Timestamp(0),
+            ui: Default::default(),
         };
         T {
             _dir: dir,

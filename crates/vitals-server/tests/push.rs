@@ -85,6 +85,7 @@ impl T {
                 rustc: "rustc",
             }),
             started: vitals_core::Timestamp(0),
+            ui: Default::default(),
         };
         T {
             _dir: dir,

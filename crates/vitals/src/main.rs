@@ -2,6 +2,7 @@
 //! validates them once, and hands over to `serve`, `probe`, `config check` or `sla`.
 
 mod deliver;
+mod demo;
 mod export;
 mod ops;
 mod probe_cmd;
@@ -46,6 +47,13 @@ enum Command {
         /// Address to listen on, overriding `server.listen`.
         #[arg(long)]
         listen: Option<String>,
+    },
+    /// A simulated estate to look at: an emulated AKTIN broker with a dozen hospital nodes,
+    /// a few services with health endpoints, pushed results, a firing and a silenced alert.
+    Demo {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
     },
     /// Work with configuration files.
     Config {
@@ -127,6 +135,16 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("vitals: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Demo { listen } => {
+            init_logging();
+            match demo::run(&listen) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("vitals demo: {e:#}");
                     ExitCode::FAILURE
                 }
             }

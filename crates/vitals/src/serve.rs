@@ -26,6 +26,8 @@ pub const SELF_ASSET: &str = "vitals";
 enum Source {
     File(PathBuf),
     Builtin,
+    /// A configuration built in memory (`vitals demo`); a reload keeps it.
+    Given(Box<Config>),
 }
 
 impl Source {
@@ -34,6 +36,7 @@ impl Source {
             Source::File(p) => Config::load(p)
                 .map_err(|e| anyhow::anyhow!("{} has {} error(s):\n{e}", p.display(), e.0.len())),
             Source::Builtin => Ok(Config::builtin()),
+            Source::Given(c) => Ok((**c).clone()),
         }
     }
 }
@@ -70,6 +73,12 @@ pub fn run(config: Option<PathBuf>, listen: Option<String>) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(serve(source, cfg, addr, listen))
+}
+
+/// Serves an already validated configuration on `addr` until SIGTERM/SIGINT, exactly like
+/// `vitals serve` (used by `vitals demo`, which builds its configuration at run time).
+pub async fn run_given(cfg: Config, addr: SocketAddr) -> Result<()> {
+    serve(Source::Given(Box::new(cfg.clone())), cfg, addr, None).await
 }
 
 /// Assets and checks as the running system sees them: the config plus the self check.
@@ -263,6 +272,10 @@ async fn serve(
         audit_file: cfg.audit.file.clone(),
         build: Arc::new(crate::BUILD),
         started: vitals_scheduler::now(),
+        ui: Arc::new(
+            vitals_server::UiSettings::from_config(&cfg.ui, cfg.server.tls_cert.is_some())
+                .map_err(|e| anyhow::anyhow!(e))?,
+        ),
     };
     let router = vitals_server::router(app);
     tracing::info!(
@@ -281,6 +294,7 @@ async fn serve(
         Source::Builtin => {
             tracing::info!("no vitals.toml: running the built-in configuration (watching itself)")
         }
+        Source::Given(_) => tracing::info!("configuration given by the caller"),
     }
 
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# P6: the web UI's overview with 10,000 assets: server time p99 < 50 ms with 16 concurrent
+# clients, page < 200 KB compressed. Starts a fresh `vitals serve` on loopback, pushes N assets
+# through the batch API (a mix of statuses, so the page sorts and badges real data), then runs
+# `wrk -c16 -t2 -d10s --latency` with gzip on `/` and prints p50/p99 and the compressed size.
+#
+# Usage: bench/ui/run.sh
+# Environment (all optional):
+#   VITALS_BIN=path  vitals binary to use instead of `cargo build --release -p vitals`
+#   N=10000          assets
+#   DURATION=10      wrk seconds
+#   KEEP_TMP=1       keep the temp dir (config, vitals.log, SQLite file)
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(git -C "$HERE" rev-parse --show-toplevel)
+N=${N:-10000}
+DURATION=${DURATION:-10}
+
+die() {
+    printf 'error: %s\n' "$*" >&2
+    exit 1
+}
+for c in wrk curl python3; do
+    command -v "$c" >/dev/null 2>&1 || die "$c is required"
+done
+printf 'machine: %s cores, load average %s (other work on the same cores skews absolute figures)\n' \
+    "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+
+if [[ -n "${VITALS_BIN:-}" ]]; then
+    BIN=$VITALS_BIN
+else
+    printf 'building target/release/vitals (cargo does nothing when it is up to date) ...\n' >&2
+    (cd "$ROOT" && cargo build --release -q -p vitals)
+    BIN="$ROOT/target/release/vitals"
+fi
+[[ -x $BIN ]] || die "vitals binary $BIN not found"
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/vitals-ui-bench.XXXXXX")
+VPID=
+cleanup() {
+    [[ -n $VPID ]] && kill "$VPID" 2>/dev/null && wait "$VPID" 2>/dev/null
+    if [[ ${KEEP_TMP:-0} == 1 ]]; then printf 'kept %s\n' "$TMP" >&2; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+# A private copy, so a rebuild by someone else during the run cannot swap it under us.
+cp "$BIN" "$TMP/vitals"
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$TMP/vitals.toml" <<TOML
+[server]
+data_dir = "$TMP/data"
+self_check = false
+TOML
+"$TMP/vitals" serve --config "$TMP/vitals.toml" --listen "127.0.0.1:$port" >"$TMP/vitals.log" 2>&1 &
+VPID=$!
+URL="http://127.0.0.1:$port"
+for _ in $(seq 1 100); do
+    curl -fsS -o /dev/null "$URL/monitor" 2>/dev/null && break
+    kill -0 "$VPID" 2>/dev/null || die "vitals did not start: $(tail -5 "$TMP/vitals.log")"
+    sleep 0.1
+done
+curl -fsS -o /dev/null "$URL/monitor" || die "vitals did not answer on $URL"
+
+# N assets in batches of 1,000: about 1 % crit, 3 % warn, 1 % unknown, the rest ok.
+python3 - "$URL" "$N" <<'PY'
+import json, sys, urllib.request
+url, n = sys.argv[1], int(sys.argv[2])
+def status(i):
+    return "crit" if i % 100 == 0 else "warn" if i % 100 < 4 else "unknown" if i % 100 == 4 else "ok"
+for start in range(0, n, 1000):
+    results = [{"asset": "node-%05d" % i, "check": "http", "status": status(i),
+                "reason": "" if status(i) == "ok" else "HTTP 503 from upstream",
+                "values": {"total_ms": 10 + i % 50}} for i in range(start, min(n, start + 1000))]
+    req = urllib.request.Request(url + "/api/v1/results", data=json.dumps({"results": results}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        assert r.status == 200, r.status
+PY
+count=$(curl -fsS "$URL/ui/events" | python3 -c 'import json,sys; print(sum(json.load(sys.stdin)["counts"].values()))')
+[[ $count -ge $N ]] || die "only $count assets are live"
+printf 'assets live: %s\n' "$count"
+
+size_gz=$(curl -fsS --compressed -o /dev/null -w '%{size_download}' "$URL/")
+size_raw=$(curl -fsS -o /dev/null -w '%{size_download}' "$URL/")
+rows=$(curl -fsS "$URL/" | grep -o '<tr data-asset=' | wc -l)
+printf 'overview page: %s bytes gzip (%s uncompressed), %s rows shown\n' "$size_gz" "$size_raw" "$rows"
+
+wrk -c16 -t2 -d"${DURATION}s" --latency -H 'Accept-Encoding: gzip' "$URL/" >"$TMP/wrk.txt" 2>&1 ||
+    die "wrk failed: $(cat "$TMP/wrk.txt")"
+p50=$(awk '$1 == "50%" {print $2}' "$TMP/wrk.txt")
+p99=$(awk '$1 == "99%" {print $2}' "$TMP/wrk.txt")
+rps=$(awk '/Requests\/sec/ {print $2}' "$TMP/wrk.txt")
+errors=$(grep -E 'Non-2xx|Socket errors' "$TMP/wrk.txt" || true)
+printf 'P6 overview of %s assets, wrk -c16 -t2 -d%ss (gzip): p50 %s, p99 %s, %s req/s\n' \
+    "$count" "$DURATION" "$p50" "$p99" "$rps"
+[[ -z $errors ]] || printf 'wrk reported: %s\n' "$errors"
+printf 'targets: p99 < 50 ms, page < 200 KB (204800 bytes) compressed\n'
