@@ -291,7 +291,13 @@ async fn asset_page_checks_components_charts_ranges() {
     // Long ranges use rollups; custom ranges are local times; bad ones say what is wrong.
     let r = t.get("/assets/db?range=7d").await;
     assert_eq!(r.status, StatusCode::OK);
-    assert!(r.body.contains("hourly buckets"));
+    // Nothing is rolled up yet: the current hour comes from the raw observations.
+    assert!(
+        r.body
+            .contains("2 observations in 1 hourly buckets, 1 not OK"),
+        "{}",
+        r.body
+    );
     let r = t
         .get("/assets/db?range=custom&from=2026-01-01T00%3A00&to=2026-01-02T00%3A00")
         .await;

@@ -14,7 +14,42 @@ use axum::response::Response;
 use chrono::TimeZone;
 use std::collections::HashMap;
 use vitals_core::{Observation, Status, Timestamp};
-use vitals_store::{AlertQuery, ObservationQuery, HOUR_MS};
+use vitals_store::{AlertQuery, ObservationQuery, Rollup, HOUR_MS};
+
+/// Most raw observations aggregated in the page for hours not rolled up yet.
+const RAW_FOR_ROLLUPS: usize = 200_000;
+
+/// Hourly aggregates of raw observations (any order), oldest hour first.
+fn hourly(asset: &str, check: &str, raw: &[vitals_core::Observation]) -> Vec<Rollup> {
+    let mut by_hour: std::collections::BTreeMap<i64, (Vec<u64>, u64)> = Default::default();
+    for o in raw {
+        let e = by_hour
+            .entry(o.time.0.div_euclid(HOUR_MS) * HOUR_MS)
+            .or_default();
+        e.0.push(o.duration_us);
+        e.1 += u64::from(o.status != Status::Ok);
+    }
+    by_hour
+        .into_iter()
+        .map(|(start, (mut d, failures))| {
+            d.sort_unstable();
+            let n = d.len();
+            let rank = ((0.95 * n as f64).ceil() as usize).clamp(1, n) - 1;
+            Rollup {
+                asset: asset.to_string(),
+                check: check.to_string(),
+                period_ms: HOUR_MS,
+                start: Timestamp(start),
+                count: n as u64,
+                failures,
+                min_us: d[0],
+                mean_us: d.iter().sum::<u64>() / n as u64,
+                max_us: d[n - 1],
+                p95_us: d[rank],
+            }
+        })
+        .collect()
+}
 
 const RANGES: &[(&str, &str, i64)] = &[
     ("1h", "1 hour", HOUR_MS),
@@ -272,10 +307,26 @@ async fn render(
         );
         if rollups {
             let start = Timestamp(from.0 - from.0.rem_euclid(HOUR_MS));
-            let rows = store
+            let mut rows = store
                 .rollups(id, name, HOUR_MS, start, to)
                 .await
                 .map_err(AppError::unavailable)?;
+            // Hours not rolled up yet (the current one; all of them before the first cleanup
+            // run) are aggregated here from the raw observations.
+            let covered = rows.last().map_or(start.0, |r| r.start.0 + HOUR_MS);
+            if covered < to.0 {
+                let raw = store
+                    .observations(&ObservationQuery {
+                        asset: id.to_string(),
+                        check: Some(name.clone()),
+                        from: Some(Timestamp(covered)),
+                        to: Some(to),
+                        limit: RAW_FOR_ROLLUPS,
+                    })
+                    .await
+                    .map_err(AppError::unavailable)?;
+                rows.extend(hourly(id, name, &raw));
+            }
             let spans: Vec<(i64, &str)> = rows
                 .iter()
                 .map(|r| (r.start.0, if r.failures > 0 { "crit" } else { "ok" }))
