@@ -77,6 +77,16 @@ impl AppState {
     }
 }
 
+/// The OpenAPI 3 description of the whole HTTP API (checked against the server by schemathesis).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+}
+
 /// Requests handled at once; more are answered 503 with Retry-After.
 pub const MAX_IN_FLIGHT: usize = 4096;
 
@@ -165,6 +175,7 @@ pub fn router(app: AppState) -> Router {
         .route("/version", get(monitor::version))
         .route("/metrics", get(metrics::metrics))
         .route("/api/v1/status", get(monitor::status))
+        .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/fleet/nodes", get(fleet::nodes))
         .route("/api/v1/fleet/nodes/{id}", get(fleet::node))
         .route("/api/v1/fleet/nodes/{id}/stats.csv", get(fleet::stats_csv))

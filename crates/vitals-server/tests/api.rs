@@ -354,3 +354,23 @@ async fn oversized_and_malformed_requests_get_json_4xx() {
     assert!(s.is_client_error(), "{s}");
     assert!(serde_json::from_str::<Value>(&body).is_ok(), "{body}");
 }
+
+#[tokio::test]
+async fn the_openapi_document_is_served_and_names_every_api_route() {
+    let t = TestApp::new().await;
+    let (s, v) = t.get_json("/api/v1/openapi.json").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(v["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = v["paths"].as_object().unwrap();
+    for (method, template, _) in vitals_server::auth::ROUTES {
+        if template.starts_with("/api/v1/") && *template != "/api/v1/openapi.json" {
+            let entry = paths
+                .get(*template)
+                .unwrap_or_else(|| panic!("{template} is not in the OpenAPI document"));
+            assert!(
+                entry.get(method.to_lowercase()).is_some(),
+                "{method} {template} is not in the OpenAPI document"
+            );
+        }
+    }
+}
