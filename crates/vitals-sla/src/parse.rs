@@ -612,10 +612,28 @@ pub fn period_key(line: &[u8], by: Period) -> Option<u32> {
         return None;
     }
     let date = year * 10_000 + month * 100 + day;
-    Some(match by {
-        Period::Hour => date * 100 + hour,
-        Period::Day => date,
-    })
+    match by {
+        // `YYYYMMDDHH` fits a u32 up to 4294-12-31 23h; a later year is no log line of ours
+        // (found by the `sla_line` fuzz target): the line has no period.
+        Period::Hour => date.checked_mul(100).and_then(|d| d.checked_add(hour)),
+        Period::Day => Some(date),
+    }
+}
+
+#[cfg(test)]
+mod period_key_regression {
+    use super::*;
+
+    /// Fuzz finding `fuzz/regressions/sla_line/period-key-overflow-year-6017`.
+    #[test]
+    fn far_future_years_have_no_hour_key_instead_of_overflowing() {
+        assert_eq!(period_key(b"6017-06-26T02", Period::Hour), None);
+        assert_eq!(period_key(b"6017-06-26T02", Period::Day), Some(60_170_626));
+        assert_eq!(
+            period_key(b"4294-12-31 23", Period::Hour),
+            Some(4_294_123_123)
+        );
+    }
 }
 
 /// Renders a key made by [`period_key`]: `2017-06-26 08:00` or `2017-06-26`.
