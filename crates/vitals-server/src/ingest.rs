@@ -194,6 +194,9 @@ fn parse_entry(
             now
         }
     };
+    if time.0 < 0 {
+        errs.add(format!("{path}.time"), "is before 1970-01-01");
+    }
     if time.0 > now.0 + FUTURE_SLACK_MS {
         errs.add(
             format!("{path}.time"),

@@ -100,7 +100,7 @@ pub async fn rollups(
         }
     };
     let to = time_param(&q, "to")?.unwrap_or_else(vitals_scheduler::now);
-    let from = time_param(&q, "from")?.unwrap_or(Timestamp(to.0 - 30 * DAY_MS));
+    let from = time_param(&q, "from")?.unwrap_or(Timestamp(to.0.saturating_sub(30 * DAY_MS)));
     if from > to {
         return Err(AppError::bad_request("from", "from is after to"));
     }

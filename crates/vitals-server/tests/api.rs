@@ -374,3 +374,19 @@ async fn the_openapi_document_is_served_and_names_every_api_route() {
         }
     }
 }
+
+#[tokio::test]
+async fn extreme_times_are_4xx_not_a_dropped_connection() {
+    // Found by schemathesis: a `to` near i64::MIN made the default `from` overflow.
+    let t = TestApp::new().await;
+    t.ingest(vec![obs("minlog2", "monitor", 1000, Status::Ok)])
+        .await;
+    let (s, _) = t
+        .get("/api/v1/assets/minlog2/rollups?check=monitor&period=hour&to=-9223372036854775807")
+        .await;
+    assert!(s.is_success() || s.is_client_error(), "{s}");
+    let (s, _) = t
+        .get("/api/v1/assets/minlog2/observations?from=-9223372036854775808&to=9223372036854775807")
+        .await;
+    assert!(s.is_success(), "{s}");
+}
