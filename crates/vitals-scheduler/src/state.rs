@@ -154,10 +154,6 @@ impl LiveState {
             .unwrap_or(&[]))
     }
 
-    pub fn groups(&self, asset: &str) -> Option<Vec<String>> {
-        self.read().get(asset).map(|a| a.record.groups.clone())
-    }
-
     pub fn health(&self, asset: &str) -> Option<AssetHealth> {
         self.read().get(asset).map(|a| a.health.clone())
     }
