@@ -4,7 +4,7 @@
 # notification). Everything runs on loopback: `vitals serve` (one fresh instance per scenario)
 # and a webhook receiver inside alerts_bench.py, which timestamps both ends with one clock.
 # Anchor (printed as context, not run): Prometheus + Alertmanager defaults, evaluation interval
-# + group_wait 30 s. See /work/shared/spec/performance.md.
+# + group_wait 30 s. See ../shared/spec/performance.md.
 #
 # Usage: bench/alerts/run.sh
 # Environment (all optional):

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # P3 (push ingest, durable) and P4 (population alarm over 10,000 assets), Vitals against
 # django-health-monitor 0.2.9 on the same machine in the same run. See
-# /work/shared/spec/performance.md and health-scoring.md.
+# ../shared/spec/performance.md and health-scoring.md.
 #
 #   anchor  django-health-monitor 0.2.9 + Django 2.2 LTS on SQLite, in a throw-away venv, driven
 #           in-process by Django's test Client (no HTTP): form posts to /health_test/heart/<uid>/

@@ -3,7 +3,7 @@
 # the same figure for prometheus-blackbox-exporter driven by wrk, and the floor of a plain
 # `wrk -H 'Connection: close'` client. All three hit the same private nginx on loopback, one
 # after the other (never at the same time). See bench/README.md and
-# /work/shared/spec/performance.md (P1).
+# ../shared/spec/performance.md (P1).
 #
 # Usage: bench/probe-vs-blackbox/run.sh
 # Environment (all optional):

@@ -2,7 +2,7 @@
 # P2 — scale of the scheduler: 10,000 HTTP checks every 10 s (1,000 probes/s) against a private
 # nginx on loopback, sustained for DURATION seconds. Every 10 s it samples the Vitals process:
 # RSS, CPU % over the interval, probes, skipped ticks, schedule lateness p99. See
-# bench/README.md and /work/shared/spec/performance.md (P2).
+# bench/README.md and ../shared/spec/performance.md (P2).
 #
 # Usage: bench/scale/run.sh [DURATION_SECONDS]      (default 300; 60 for a quick run)
 # Environment (all optional):

@@ -4,7 +4,7 @@
 # against, on the same file in the same run: `rg -c LogPoint=` (a scan with no parsing: the
 # practical floor), an awk script summing durations per LogPoint, and a plain Python regex
 # parser with exact percentiles (bench/sla/sla_baseline.py). Vitals' numbers are checked
-# against the Python parser's before anything is timed. See /work/shared/spec/performance.md.
+# against the Python parser's before anything is timed. See ../shared/spec/performance.md.
 #
 # Usage: bench/sla/run.sh
 # Environment (all optional):

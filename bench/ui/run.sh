@@ -9,6 +9,8 @@
 #   VITALS_BIN=path  vitals binary to use instead of `cargo build --release -p vitals`
 #   N=10000          assets
 #   DURATION=10      wrk seconds
+#   ROUNDS=1         results pushed per asset (50 fills every "last 50" bar, with a status that
+#                    changes now and then, so bars have several runs to draw)
 #   KEEP_TMP=1       keep the temp dir (config, vitals.log, SQLite file)
 set -euo pipefail
 
@@ -16,6 +18,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(git -C "$HERE" rev-parse --show-toplevel)
 N=${N:-10000}
 DURATION=${DURATION:-10}
+ROUNDS=${ROUNDS:-1}
 
 die() {
     printf 'error: %s\n' "$*" >&2
@@ -63,19 +66,28 @@ done
 curl -fsS -o /dev/null "$URL/monitor" || die "vitals did not answer on $URL"
 
 # N assets in batches of 1,000: about 1 % crit, 3 % warn, 1 % unknown, the rest ok.
-python3 - "$URL" "$N" <<'PY'
-import json, sys, urllib.request
-url, n = sys.argv[1], int(sys.argv[2])
+# With ROUNDS > 1, earlier rounds come first (1 ms apart per round), and every 7th result of
+# an asset is "warn" — the last round is the one above, so the page sorts the same.
+python3 - "$URL" "$N" "$ROUNDS" <<'PY'
+import json, sys, time, urllib.request
+url, n, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 def status(i):
     return "crit" if i % 100 == 0 else "warn" if i % 100 < 4 else "unknown" if i % 100 == 4 else "ok"
-for start in range(0, n, 1000):
-    results = [{"asset": "node-%05d" % i, "check": "http", "status": status(i),
-                "reason": "" if status(i) == "ok" else "HTTP 503 from upstream",
-                "values": {"total_ms": 10 + i % 50}} for i in range(start, min(n, start + 1000))]
-    req = urllib.request.Request(url + "/api/v1/results", data=json.dumps({"results": results}).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req) as r:
-        assert r.status == 200, r.status
+now = int(time.time() * 1000)
+for rnd in range(rounds):
+    last = rnd == rounds - 1
+    for start in range(0, n, 1000):
+        results = []
+        for i in range(start, min(n, start + 1000)):
+            s = status(i) if last else ("warn" if (i + rnd) % 7 == 0 else "ok")
+            results.append({"asset": "node-%05d" % i, "check": "http", "status": s,
+                            "reason": "" if s == "ok" else "HTTP 503 from upstream",
+                            "values": {"total_ms": 10 + i % 50},
+                            "time": now - (rounds - rnd) * 1000})
+        req = urllib.request.Request(url + "/api/v1/results", data=json.dumps({"results": results}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req) as r:
+            assert r.status == 200, r.status
 PY
 count=$(curl -fsS "$URL/ui/events" | python3 -c 'import json,sys; print(sum(json.load(sys.stdin)["counts"].values()))')
 [[ $count -ge $N ]] || die "only $count assets are live"

@@ -142,6 +142,10 @@ fn harness() -> &'static Harness {
                 }),
                 started: vitals_core::Timestamp(0),
                 ui: Default::default(),
+                site: Default::default(),
+                protect: Default::default(),
+                workers: None,
+                agents: Default::default(),
             }
         });
         Harness { rt, app }

@@ -173,7 +173,162 @@ test('notifications were delivered', async (page) => {
   await shot(page, '11-notifications');
 });
 
+
+test('overview: uptime over 24 h, 7 d, 30 d and the last 50 results per asset', async (page) => {
+  await page.goto(base + '/');
+  const heads = await page.locator('#assets thead th').allTextContents();
+  for (const h of ['Last 50 results', '24 h', '7 d', '30 d']) {
+    assert(heads.includes(h), `no "${h}" column: ${heads}`);
+  }
+  // The clinics push every 5 s: after a few pushes their bars have several results.
+  const row = page.locator('#assets tr[data-asset="clinic-1"]');
+  await eventually(page, 'clinic-1 with 3+ results in its bar', async () => {
+    const label = await row.locator('.beats').getAttribute('aria-label');
+    const n = Number((label.match(/^Last (\d+) results/) ?? [])[1]);
+    return n >= 3;
+  });
+  const cells = (await row.locator('td').allTextContents()).slice(2, 5);
+  assert(cells.length === 3 && cells.every((c) => /^\d+(\.\d\d)? %$/.test(c)), `uptime cells: ${cells}`);
+  // The drifting clinic goes crit: its bar has red cells and its uptime is below 100 %.
+  const drifting = page.locator('#assets tr[data-asset="clinic-4"]');
+  await eventually(page, 'a red cell in clinic-4\'s bar', async () =>
+    (await drifting.locator('.beats hr[class^="c"]').count()) >= 1);
+  const up24 = (await drifting.locator('td').nth(2).textContent()).trim();
+  assert(up24 !== '100 %', `clinic-4 is crit yet 100 % up: ${up24}`);
+  // The bars are drawn: a cell has a real size on screen.
+  const box = await row.locator('.beats').boundingBox();
+  assert(box && box.width >= 100 && box.height >= 10, `bar box ${JSON.stringify(box)}`);
+  await shot(page, '12-overview-uptime-bars');
+});
+
+test('asset page: uptime, last 50 per check and a chart of a pushed value', async (page) => {
+  await page.goto(base + '/assets/clinic-1?range=1h');
+  await eventually(page, 'the heartrate chart', async () =>
+    (await page.locator('.value-chart[data-value="heartrate"] svg.lines polyline').count()) === 1);
+  const legend = await page.locator('.value-chart[data-value="heartrate"] .legend').textContent();
+  assert(/heartrate: last \d+/.test(legend), `legend: ${legend}`);
+  assert((await page.locator('#asset-uptime').textContent()).includes('24 h'), 'no asset uptime line');
+  assert((await page.locator('#checks tr[data-check="heart"] .beats hr[title]').count()) >= 1, 'no per-result tooltips');
+  await shot(page, '13-asset-values-chart');
+  await page.goto(base + '/assets/clinic-1?range=7d');
+  assert((await page.locator('.value-chart[data-value="heartrate"]').count()) === 1, 'no hourly heartrate chart over 7 d');
+  assert((await page.locator('h4.values').textContent()).includes('hourly means'), 'the 7 d chart does not say it is hourly');
+});
+
+test('alerts name their assets', async (page) => {
+  await page.goto(base + '/alerts');
+  const links = await eventually(page, 'an alert row', async () => {
+    const l = page.locator('tr[data-alert] a[href^="/assets/"]');
+    return (await l.count()) ? l : null;
+  });
+  const texts = await links.allTextContents();
+  const ids = await links.evaluateAll((as) => as.map((a) => a.getAttribute('href').replace('/assets/', '')));
+  assert(texts.some((t, i) => t !== decodeURIComponent(ids[i])), `alerts show ids, not names: ${texts}`);
+  assert(texts.some((t) => t.includes('ED') || t.includes('Patient') || t.includes('MinLog2')), `no known name among ${texts}`);
+});
+
+test('send a test message from the notifiers page', async (page) => {
+  await page.goto(base + '/notifiers');
+  assert((await page.locator('#notifiers tr[data-notifier="hook"]').count()) === 1, 'hook is not listed');
+  await Promise.all([page.waitForURL(/\/notifiers\/hook\/test/), page.click('#test-hook button[type="submit"]')]);
+  const result = page.locator('#test-result');
+  assert((await result.getAttribute('data-delivered')) === 'true', `not delivered: ${await result.textContent()}`);
+  assert((await result.textContent()).includes('HTTP 200'), 'no receiver answer shown');
+  const { json } = await api('/api/v1/audit?limit=20');
+  assert(json.audit.some((e) => e.action === 'POST /notifiers/hook/test'), 'the test is not in the audit log');
+  await shot(page, '14-notifier-tested');
+});
+
+test('post a notice; the public status page shows it, with nothing else of the estate', async (page) => {
+  await page.goto(base + '/status-pages');
+  await page.selectOption('#notice-kind-clinics', 'incident');
+  await page.fill('#notice-title-clinics', 'Imports from the clinics are delayed (e2e)');
+  await page.fill('#notice-body-clinics', 'We are on it.');
+  await Promise.all([page.waitForURL(/\/status-pages/), page.click('#notice-new-clinics button[type="submit"]')]);
+  await page.waitForLoadState('load');
+  assert((await page.content()).includes('Imports from the clinics are delayed (e2e)'), 'the notice is not listed');
+  await shot(page, '15-status-pages-admin');
+
+  await page.goto(base + '/status/clinics');
+  const text = await page.locator('main').textContent();
+  assert(text.includes('Imports from the clinics are delayed (e2e)'), 'the public page lacks the notice');
+  assert(text.includes('Patient portal maintenance'), 'the demo\'s maintenance notice is missing');
+  assert(text.includes('Patient API') && text.includes('Klinikum Nordstadt ED'), 'a listed service is missing');
+  for (const hidden of ['MinLog2', 'Lab gateway', 'clinic-1', 'heart rate']) {
+    assert(!text.includes(hidden), `the public page shows ${hidden}`);
+  }
+  assert((await page.locator('script').count()) === 0, 'the public page has a script');
+  assert((await page.locator('a').count()) === 0, 'the public page links somewhere');
+  assert((await page.locator('#services tbody tr').count()) === 7, 'not 7 services (2 listed + 5 clinics)');
+  await shot(page, '16-status-page-public');
+});
+
 // ---------------------------------------------------------------------------------------------
+
+test('sources: three hospitals, the changed field named, probe patients shown', async (page) => {
+  await page.goto(base + '/sources');
+  assert((await page.locator('h1').textContent()).includes('Sources'), 'h1 is not Sources');
+  const row = (id) => page.locator(`#sources-table tr[data-source="${id}"]`);
+  await eventually(page, 'three sources with results, hsm naming the family field', async () =>
+    (await page.locator('#sources-table tbody tr').count()) === 3 &&
+    (await row('hsm').locator('.reason').textContent()).includes('fields differ: family') &&
+    (await row('hsj').locator('.reason').textContent()).includes('all fields agree'));
+  // The value itself is never shown, only the field's name.
+  const text = await row('hsm').textContent();
+  assert(!text.includes('Diaz') && !text.includes('DIAZ'), `a value leaked: ${text}`);
+  assert((await row('hsj').locator('.probe-patient').count()) === 2, 'hsj has two probe patients');
+  assert((await row('hsm').locator('.status').textContent()) === 'WARN', 'hsm is WARN');
+  assert((await page.locator('#source-events li').count()) >= 3, 'the sources appeared in the change list');
+  const api1 = await api('/api/v1/engine/sources');
+  assert(api1.status === 200 && api1.json.source_sets[0].sources.length === 3, 'the API lists three sources');
+  await shot(page, 'sources');
+});
+
+test('pipelines: three stages in order; the stalled transform is named', async (page) => {
+  await page.goto(base + '/pipelines');
+  assert((await page.locator('h1').textContent()).includes('Pipelines'), 'h1 is not Pipelines');
+  const stages = page.locator('#pipeline-catalogue-update tbody tr');
+  // Right after start the stages may not have reported yet (UNKNOWN, "waiting for the first
+  // report"); the pipeline evaluates every 15 s.
+  await eventually(page, 'three stages with a status', async () =>
+    (await stages.count()) === 3 &&
+    !['PENDING', 'UNKNOWN'].includes(
+      (await page.locator('#pipeline-status-catalogue-update .status').textContent()).trim()), 60);
+  const names = await stages.locator('th').allTextContents();
+  assert(names.join(',') === 'extract,transform,load', `stages in order: ${names}`);
+  // The demo's transform stalls for 90 s of every 5 minutes; whatever the moment, the status
+  // is either all flowing or names the transform.
+  const reason = await page.locator('#pipeline-status-catalogue-update .reason').textContent();
+  assert(reason === 'all 3 stages flowing' || reason.startsWith('stuck at transform') || reason.startsWith('failing at transform'),
+    `pipeline reason: ${reason}`);
+  await eventually(page, 'throughput sparklines', async () =>
+    (await page.locator('#pipeline-catalogue-update svg.spark').count()) >= 3, 40);
+  await shot(page, 'pipelines');
+});
+
+test('jobs: override the schedule, see it differ from the file, remove it; run now', async (page) => {
+  await page.goto(base + '/jobs');
+  const job = page.locator('#job-rebuild-source-list');
+  await job.locator('#job-rebuild-source-list-schedule-input').fill('*/30 * * * * *');
+  await job.locator('#job-rebuild-source-list-schedule').click();
+  await page.waitForURL(/\/jobs/);
+  const sched = await page.locator('#job-rebuild-source-list .schedule').textContent();
+  assert(sched.includes('overridden') && sched.includes('0 * * * * *'), `schedule shows the override: ${sched}`);
+  await page.locator('#job-rebuild-source-list-pause').click();
+  await page.waitForURL(/\/jobs/);
+  assert((await page.locator('#job-rebuild-source-list .state').textContent()).includes('paused'), 'paused is shown');
+  await page.locator('#job-rebuild-source-list-override-remove').click();
+  await page.waitForURL(/\/jobs/);
+  const after = await page.locator('#job-rebuild-source-list .schedule').textContent();
+  assert(after.includes('as in the file'), `override removed: ${after}`);
+  await page.locator('#job-rebuild-source-list-run').click();
+  await page.waitForURL(/\/jobs/);
+  await eventually(page, 'a run by the web UI in the history', async () =>
+    (await page.locator('#job-rebuild-source-list table.runs').textContent()).includes('(web UI)'));
+  const audit = await api('/api/v1/audit');
+  assert(audit.status === 200 && JSON.stringify(audit.json).includes('/jobs/rebuild-source-list/schedule'), 'the override is audited');
+  await shot(page, 'jobs');
+});
 
 const userDataDir = mkdtempSync(join(tmpdir(), 'vitals-e2e-chromium-'));
 // A fresh profile each run; playwright takes it as the persistent context's directory.
@@ -209,6 +364,36 @@ try {
 } finally {
   await context.close();
   rmSync(userDataDir, { recursive: true, force: true });
+}
+
+// Readable with JavaScript off: the overview's bars and uptime and the public status page are
+// server-rendered, so a browser without JavaScript sees them all.
+const noJsDir = mkdtempSync(join(tmpdir(), 'vitals-e2e-chromium-nojs-'));
+const noJs = await chromium.launchPersistentContext(noJsDir, {
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  headless: true,
+  javaScriptEnabled: false,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+  viewport: { width: 1280, height: 900 },
+});
+try {
+  const page = await noJs.newPage();
+  await page.goto(base + '/');
+  const bars = await page.locator('#assets .beats').count();
+  const cells = await page.locator('#assets td:nth-child(4)').count();
+  assert(bars >= 20 && cells >= 20, `without JavaScript: ${bars} bars, ${cells} rows with uptime`);
+  await shot(page, '17-overview-no-javascript');
+  await page.goto(base + '/status/clinics');
+  assert((await page.locator('#services .beats').count()) === 7, 'status page bars without JavaScript');
+  await shot(page, '18-status-page-no-javascript');
+  passed++;
+  console.log('ok   readable with JavaScript off (overview, status page)');
+} catch (e) {
+  failed++;
+  console.log(`FAIL readable with JavaScript off: ${e.message.split('\n')[0]}`);
+} finally {
+  await noJs.close();
+  rmSync(noJsDir, { recursive: true, force: true });
 }
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);

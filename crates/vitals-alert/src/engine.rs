@@ -34,10 +34,87 @@ pub struct AssetInfo {
 
 pub trait Assets {
     fn info(&self, asset: &str) -> Option<AssetInfo>;
+    /// The asset's text metadata, for notification templates (asked for only when a
+    /// notification is made).
+    fn details(&self, _asset: &str) -> std::collections::BTreeMap<String, String> {
+        std::collections::BTreeMap::new()
+    }
     /// Whether the asset is down (its worst current status is crit).
     fn is_down(&self, asset: &str) -> bool;
     /// `(failing assets, population size)` of a population alarm, from memory.
     fn population(&self, group: &str, test: &str, q: &AlarmQuery) -> (Vec<String>, usize);
+    /// `(asset, check, value)` of component `component` in the latest observation of every
+    /// check the selector selects (checks whose latest observation lacks it are left out).
+    fn component_values(
+        &self,
+        _selector: &Selector,
+        _component: &str,
+    ) -> Vec<(String, String, String)> {
+        Vec::new()
+    }
+}
+
+/// Most members a consistency rule names in its reason.
+const NAMED_MEMBERS: usize = 10;
+
+/// Who differs among `(asset, check, value)`: the members off the expected value, or off the
+/// most common one (ties: the greatest value, usually the newer version). `(differing, reason)`.
+pub fn disagreement(
+    members: &[(String, String, String)],
+    expected: Option<&str>,
+) -> (Vec<(String, String, String)>, String) {
+    let reference: String = match expected {
+        Some(e) => e.to_string(),
+        None => {
+            let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+            for (_, _, v) in members {
+                *counts.entry(v.as_str()).or_default() += 1;
+            }
+            counts
+                .iter()
+                .max_by(|a, b| a.1.cmp(b.1).then(a.0.cmp(b.0)))
+                .map(|(v, _)| v.to_string())
+                .unwrap_or_default()
+        }
+    };
+    let differing: Vec<(String, String, String)> = members
+        .iter()
+        .filter(|(_, _, v)| *v != reference)
+        .cloned()
+        .collect();
+    if differing.is_empty() {
+        return (differing, String::new());
+    }
+    // Assets name members unless one asset has several selected checks.
+    let by_asset = {
+        let mut seen = HashSet::new();
+        members.iter().all(|(a, _, _)| seen.insert(a.as_str()))
+    };
+    let name = |(a, c, _): &(String, String, String)| {
+        if by_asset {
+            a.clone()
+        } else {
+            format!("{a}/{c}")
+        }
+    };
+    let mut parts: Vec<String> = differing
+        .iter()
+        .take(NAMED_MEMBERS)
+        .map(|m| format!("{} has {:?}", name(m), m.2))
+        .collect();
+    if differing.len() > NAMED_MEMBERS {
+        parts.push(format!("and {} more", differing.len() - NAMED_MEMBERS));
+    }
+    let tail = match expected {
+        Some(e) => format!("expected {e:?}"),
+        None => format!(
+            "{} of {} have {:?}",
+            members.len() - differing.len(),
+            members.len(),
+            reference
+        ),
+    };
+    (differing, format!("{} ({tail})", parts.join(", ")))
 }
 
 /// Everything one call decided, to be committed together.
@@ -96,24 +173,154 @@ pub fn default_rule(notifiers: Vec<String>) -> Rule {
             ..Policy::default()
         },
         group_wait: Duration::ZERO,
+        template: None,
     }
 }
 
+/// A map that can undo what was done to it since [`JMap::begin`]: the first change of each
+/// key saves the key's value before it. Reads go through `Deref`; every way to change it is
+/// a method here, so nothing can change it without the journal knowing.
+#[derive(Debug)]
+struct JMap<V: Clone> {
+    map: HashMap<String, V>,
+    saved: Option<HashMap<String, Option<V>>>,
+}
+
+impl<V: Clone> Default for JMap<V> {
+    fn default() -> Self {
+        JMap {
+            map: HashMap::new(),
+            saved: None,
+        }
+    }
+}
+
+impl<V: Clone> std::ops::Deref for JMap<V> {
+    type Target = HashMap<String, V>;
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
+}
+
+impl<V: Clone> JMap<V> {
+    fn save(&mut self, k: &str) {
+        if let Some(saved) = &mut self.saved {
+            if !saved.contains_key(k) {
+                saved.insert(k.to_string(), self.map.get(k).cloned());
+            }
+        }
+    }
+
+    fn get_mut(&mut self, k: &str) -> Option<&mut V> {
+        self.save(k);
+        self.map.get_mut(k)
+    }
+
+    fn get_or_default(&mut self, k: &str) -> &mut V
+    where
+        V: Default,
+    {
+        self.save(k);
+        self.map.entry(k.to_string()).or_default()
+    }
+
+    fn insert(&mut self, k: String, v: V) -> Option<V> {
+        self.save(&k);
+        self.map.insert(k, v)
+    }
+
+    fn remove(&mut self, k: &str) -> Option<V> {
+        self.save(k);
+        self.map.remove(k)
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&String, &V) -> bool) {
+        let gone: Vec<String> = self
+            .map
+            .iter()
+            .filter(|(k, v)| !keep(k, v))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in gone {
+            self.remove(&k);
+        }
+    }
+
+    fn clear(&mut self) {
+        let all: Vec<String> = self.map.keys().cloned().collect();
+        for k in all {
+            self.remove(&k);
+        }
+    }
+
+    fn begin(&mut self) {
+        self.saved = Some(HashMap::new());
+    }
+
+    fn commit(&mut self) {
+        self.saved = None;
+    }
+
+    fn rollback(&mut self) {
+        for (k, old) in self.saved.take().unwrap_or_default() {
+            match old {
+                Some(v) => self.map.insert(k, v),
+                None => self.map.remove(&k),
+            };
+        }
+    }
+}
+
+/// What [`Engine::begin`] keeps to undo a round.
+#[derive(Debug)]
+struct Saved {
+    rules: std::sync::Arc<Vec<Rule>>,
+    maintenance: std::sync::Arc<Vec<MaintenanceConfig>>,
+    silences: Vec<Silence>,
+    next: (i64, i64),
+}
+
 pub struct Engine {
-    rules: Vec<Rule>,
-    maintenance: Vec<MaintenanceConfig>,
+    rules: std::sync::Arc<Vec<Rule>>,
+    maintenance: std::sync::Arc<Vec<MaintenanceConfig>>,
     base_url: Option<String>,
-    trackers: HashMap<String, Tracker>,
-    open: HashMap<String, Alert>,
+    trackers: JMap<Tracker>,
+    open: JMap<Alert>,
     silences: Vec<Silence>,
     next_alert: i64,
     next_silence: i64,
     /// Fire/resolve history per key across alert instances (flapping spans instances).
-    flaps: HashMap<String, (Vec<Timestamp>, bool)>,
+    flaps: JMap<(Vec<Timestamp>, bool)>,
+    /// Set between `begin` and `commit`/`rollback`.
+    saved: Option<Saved>,
 }
 
 fn key(rule: &str, a: &str, b: &str) -> String {
     format!("{rule}|{a}|{b}")
+}
+
+/// What keeps a notification from being merged with another (the outbox merges items of one
+/// notifier and group key): a templated notification (one message per asset and rule, like
+/// broker-monitor's one mail per node and status) names its asset; one that goes to the
+/// asset's own contacts carries a digest of them, so alerts of different clinics are never in
+/// one message — only alerts whose recipients are identical may be.
+fn audience(v: &AlertView) -> String {
+    if v.template.is_some() {
+        return format!("|asset:{}", v.asset.as_deref().unwrap_or(""));
+    }
+    if v.contacts.is_empty() {
+        return String::new();
+    }
+    let mut to: Vec<String> = v.contacts.iter().map(|c| c.trim().to_lowercase()).collect();
+    to.sort();
+    to.dedup();
+    // FNV-1a: stable across builds, so keys of items waiting in the outbox keep matching.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in to.join("\n").bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("|to:{h:016x}")
 }
 
 impl Engine {
@@ -126,15 +333,16 @@ impl Engine {
         (max_alert, max_silence): (i64, i64),
     ) -> Engine {
         let mut e = Engine {
-            rules,
-            maintenance,
+            rules: std::sync::Arc::new(rules),
+            maintenance: std::sync::Arc::new(maintenance),
             base_url,
-            trackers: HashMap::new(),
-            open: HashMap::new(),
+            trackers: JMap::default(),
+            open: JMap::default(),
             silences,
             next_alert: max_alert + 1,
             next_silence: max_silence + 1,
-            flaps: HashMap::new(),
+            flaps: JMap::default(),
+            saved: None,
         };
         e.restore(open_alerts);
         e
@@ -152,12 +360,44 @@ impl Engine {
         }
     }
 
-    /// After a failed commit: forget what was decided and start again from what is stored.
-    pub fn resync(&mut self, open_alerts: Vec<Alert>, silences: Vec<Silence>, ids: (i64, i64)) {
-        self.silences = silences;
-        self.next_alert = self.next_alert.max(ids.0 + 1);
-        self.next_silence = self.next_silence.max(ids.1 + 1);
-        self.restore(open_alerts);
+    /// Starts a round whose decisions may have to be undone (its commit can fail).
+    pub fn begin(&mut self) {
+        self.trackers.begin();
+        self.open.begin();
+        self.flaps.begin();
+        self.saved = Some(Saved {
+            rules: self.rules.clone(),
+            maintenance: self.maintenance.clone(),
+            silences: self.silences.clone(),
+            next: (self.next_alert, self.next_silence),
+        });
+    }
+
+    /// The round was committed: keep what it decided.
+    pub fn commit(&mut self) {
+        self.trackers.commit();
+        self.open.commit();
+        self.flaps.commit();
+        self.saved = None;
+    }
+
+    /// The round's commit failed: undo everything it decided, exactly — trackers keep the
+    /// windows they had, alerts the states they had, as if the round had not happened.
+    pub fn rollback(&mut self) {
+        self.trackers.rollback();
+        self.open.rollback();
+        self.flaps.rollback();
+        if let Some(s) = self.saved.take() {
+            self.rules = s.rules;
+            self.maintenance = s.maintenance;
+            self.silences = s.silences;
+            (self.next_alert, self.next_silence) = s.next;
+        }
+    }
+
+    /// The ids of the rules in force, in order.
+    pub fn rule_ids(&self) -> Vec<String> {
+        self.rules.iter().map(|r| r.id.clone()).collect()
     }
 
     /// New rules on reload. Open alerts of rules that are gone resolve.
@@ -168,9 +408,10 @@ impl Engine {
         now: Timestamp,
         out: &mut Output,
     ) {
-        self.rules = rules;
-        self.maintenance = maintenance;
-        let ids: HashSet<&str> = self.rules.iter().map(|r| r.id.as_str()).collect();
+        self.rules = std::sync::Arc::new(rules);
+        self.maintenance = std::sync::Arc::new(maintenance);
+        let rules = self.rules.clone();
+        let ids: HashSet<&str> = rules.iter().map(|r| r.id.as_str()).collect();
         let gone: Vec<String> = self
             .open
             .values()
@@ -226,7 +467,7 @@ impl Engine {
                 ));
             }
         }
-        for m in &self.maintenance {
+        for m in self.maintenance.iter() {
             if (m.rules.is_empty() || m.rules.contains(&a.rule))
                 && m.selector()
                     .matches(asset, &info.groups, &info.labels, check)
@@ -254,6 +495,11 @@ impl Engine {
 
     fn view(&self, a: &Alert, assets: &dyn Assets) -> AlertView {
         let info = a.asset.as_deref().and_then(|x| assets.info(x));
+        let template = self.rule(&a.rule).and_then(|r| r.template.clone());
+        let details = match (&template, a.asset.as_deref()) {
+            (Some(_), Some(x)) => assets.details(x),
+            _ => Default::default(),
+        };
         let name = info.as_ref().map(|i| i.name.clone());
         let title = match (&a.asset, &a.check, &a.group) {
             (Some(asset), Some(check), _) => format!(
@@ -263,6 +509,13 @@ impl Engine {
             ),
             (None, Some(test), Some(group)) => {
                 format!("{} assets in {group} fail {test}", a.assets.len())
+            }
+            (None, Some(component), None) => {
+                format!(
+                    "{component} differs on {} ({})",
+                    a.assets.join(", "),
+                    a.rule
+                )
             }
             _ => format!("alert {}", a.rule),
         };
@@ -287,6 +540,8 @@ impl Engine {
                 .as_ref()
                 .map(|u| format!("{}/alerts/{}", u.trim_end_matches('/'), a.id)),
             contacts: info.map(|i| i.contacts).unwrap_or_default(),
+            template,
+            details,
         }
     }
 
@@ -303,6 +558,7 @@ impl Engine {
         }
         let group_wait = self.rule(&a.rule).map(|r| r.group_wait).unwrap_or_default();
         let view = self.view(a, assets);
+        let audience = audience(&view);
         for s in sends {
             for n in s.notifiers {
                 let id = format!("{}-{}-{}-{}", a.id, s.kind.as_str(), now.0, n);
@@ -312,7 +568,7 @@ impl Engine {
                 out.outbox.push(OutboxItem {
                     id,
                     notifier: n.clone(),
-                    group_key: format!("{}|{}", a.rule, s.kind.as_str()),
+                    group_key: format!("{}|{}{audience}", a.rule, s.kind.as_str()),
                     not_before: now.add_duration(group_wait),
                     notification: Notification {
                         id: format!("{}-{}-{}", a.id, s.kind.as_str(), now.0),
@@ -321,7 +577,7 @@ impl Engine {
                         alerts: vec![view.clone()],
                         created: now,
                     },
-                    state: "pending".into(),
+                    state: vitals_store::OutboxState::Pending,
                     attempts: 0,
                     next_attempt: now,
                     last_error: None,
@@ -361,14 +617,16 @@ impl Engine {
     }
 
     /// Evaluates every rule against a round of observations.
-    pub fn observe(
+    pub fn observe<'o>(
         &mut self,
-        observations: &[Observation],
+        observations: impl IntoIterator<Item = &'o Observation>,
         assets: &dyn Assets,
         now: Timestamp,
         out: &mut Output,
     ) {
+        let observations: Vec<&Observation> = observations.into_iter().collect();
         let mut tests_seen: HashSet<&str> = HashSet::new();
+        let mut consistent_due: HashSet<String> = HashSet::new();
         let rules = self.rules.clone();
         // Asset details cost a look-up and copies; only selectors on groups or labels need them.
         let needs_info = rules.iter().any(|r| {
@@ -376,14 +634,23 @@ impl Engine {
                 || !r.selector.labels.is_empty()
                 || !r.selector.exclude_groups.is_empty()
         });
-        for o in observations {
+        for &o in &observations {
             tests_seen.insert(o.check.as_str());
             let info = if needs_info {
                 assets.info(&o.asset).unwrap_or_default()
             } else {
                 AssetInfo::default()
             };
-            for rule in &rules {
+            for rule in rules.iter() {
+                if let RuleKind::Consistent { .. } = &rule.kind {
+                    if rule
+                        .selector
+                        .matches(&o.asset, &info.groups, &info.labels, &o.check)
+                    {
+                        consistent_due.insert(rule.id.clone());
+                    }
+                    continue;
+                }
                 let RuleKind::Check { condition, trigger } = &rule.kind else {
                     continue;
                 };
@@ -399,8 +666,7 @@ impl Engine {
                 let k = key(&rule.id, &o.asset, &o.check);
                 let verdict = self
                     .trackers
-                    .entry(k.clone())
-                    .or_default()
+                    .get_or_default(&k)
                     .observe(trigger, bad, o.time);
                 let value = match condition {
                     vitals_core::rules::Condition::Threshold { value, .. } => o.value(value),
@@ -411,13 +677,136 @@ impl Engine {
                 } else {
                     o.reason.clone()
                 };
-                self.apply_verdict(rule, &k, verdict, o, value, &reason, assets, now, out);
+                self.apply_verdict(rule, &k, verdict, bad, o, value, &reason, assets, now, out);
             }
         }
-        for rule in &rules {
+        for rule in rules.iter() {
             if let RuleKind::Population { group, test, query } = &rule.kind {
                 if tests_seen.contains(test.as_str()) {
                     self.evaluate_population(rule, group, test, query, assets, now, out);
+                }
+            }
+            if consistent_due.contains(&rule.id) {
+                self.evaluate_consistent(rule, &observations, assets, now, out);
+            }
+        }
+    }
+
+    /// A `consistent` rule after a round with observations of its checks: the latest values
+    /// (this round's over the live state's) must agree.
+    fn evaluate_consistent(
+        &mut self,
+        rule: &Rule,
+        observations: &[&Observation],
+        assets: &dyn Assets,
+        now: Timestamp,
+        out: &mut Output,
+    ) {
+        let RuleKind::Consistent {
+            component,
+            expected,
+            trigger,
+        } = &rule.kind
+        else {
+            return;
+        };
+        let mut members: std::collections::BTreeMap<(String, String), String> = assets
+            .component_values(&rule.selector, component)
+            .into_iter()
+            .map(|(a, c, v)| ((a, c), v))
+            .collect();
+        let needs_info = !rule.selector.groups.is_empty()
+            || !rule.selector.labels.is_empty()
+            || !rule.selector.exclude_groups.is_empty();
+        for o in observations {
+            let info = if needs_info {
+                assets.info(&o.asset).unwrap_or_default()
+            } else {
+                AssetInfo::default()
+            };
+            if !rule
+                .selector
+                .matches(&o.asset, &info.groups, &info.labels, &o.check)
+            {
+                continue;
+            }
+            // An observation without the component (a failed probe) says nothing about it.
+            if let Some(v) = o
+                .components
+                .iter()
+                .find(|c| &c.name == component)
+                .and_then(|c| c.value.clone())
+            {
+                members.insert((o.asset.clone(), o.check.clone()), v);
+            }
+        }
+        let members: Vec<(String, String, String)> =
+            members.into_iter().map(|((a, c), v)| (a, c, v)).collect();
+        let (differing, reason) = disagreement(&members, expected.as_deref());
+        // Without an expected value one member alone cannot disagree.
+        let bad = !differing.is_empty() && (expected.is_some() || members.len() > 1);
+        let k = key(&rule.id, "consistent", component);
+        let verdict = self.trackers.get_or_default(&k).observe(trigger, bad, now);
+        let differing_assets: Vec<String> = {
+            let mut v: Vec<String> = differing.iter().map(|m| m.0.clone()).collect();
+            v.dedup();
+            v
+        };
+        match verdict {
+            Verdict::Same => {
+                if let Some(a) = self.open.get_mut(&k) {
+                    if bad && (a.reason != reason || a.assets != differing_assets) {
+                        a.reason = reason;
+                        a.assets = differing_assets;
+                        let a = a.clone();
+                        out.changed(&a);
+                    }
+                }
+            }
+            Verdict::Pending | Verdict::Fire => {
+                let mut a = match self.open.remove(&k) {
+                    Some(a) => a,
+                    None => {
+                        let mut a = self.new_alert(rule, k.clone(), now, &reason);
+                        a.check = Some(component.clone());
+                        out.events.push((
+                            a.id,
+                            Transition {
+                                at: now,
+                                from: None,
+                                to: AlertState::Pending,
+                                reason: reason.clone(),
+                            },
+                        ));
+                        a
+                    }
+                };
+                a.assets = differing_assets;
+                a.reason = reason.clone();
+                if verdict == Verdict::Fire {
+                    a.severity = rule.severity;
+                    a.suppressed = self.suppression(&a, assets, now);
+                    let (t, s) = a.fire(&rule.policy, now, &reason);
+                    out.events.extend(t.into_iter().map(|t| (a.id, t)));
+                    self.emit(&a, s, now, assets, out);
+                    self.remember_flaps(&a);
+                }
+                out.changed(&a);
+                self.open.insert(k, a);
+            }
+            Verdict::Resolve | Verdict::Cleared => {
+                if let Some(mut a) = self.open.remove(&k) {
+                    let why = if verdict == Verdict::Cleared {
+                        "agreed again before firing"
+                    } else {
+                        "all agree again"
+                    };
+                    a.suppressed = self.suppression(&a, assets, now);
+                    let (t, s) = a.resolve(&rule.policy, now, why);
+                    out.events.extend(t.into_iter().map(|t| (a.id, t)));
+                    self.emit(&a, s, now, assets, out);
+                    self.remember_flaps(&a);
+                    out.changed(&a);
                 }
             }
         }
@@ -429,6 +818,7 @@ impl Engine {
         rule: &Rule,
         k: &str,
         verdict: Verdict,
+        bad: bool,
         o: &Observation,
         value: Option<f64>,
         reason: &str,
@@ -438,14 +828,32 @@ impl Engine {
     ) {
         match verdict {
             Verdict::Same => {
-                if let Some(a) = self.open.get_mut(k) {
-                    if a.reason != reason || a.value != value {
-                        a.reason = reason.to_string();
-                        a.value = value;
-                        let a = a.clone();
-                        out.changed(&a);
+                let Some(mut a) = self.open.remove(k) else {
+                    return;
+                };
+                let mut changed = false;
+                if a.reason != reason || a.value != value {
+                    a.reason = reason.to_string();
+                    a.value = value;
+                    changed = true;
+                }
+                // Reminders that wait for an observation confirming the alert.
+                if bad && rule.policy.reminder_at == vitals_core::alert::ReminderAt::Observed {
+                    let mut policy = rule.policy.clone();
+                    if let Some(r) = a.asset.as_deref().and_then(|x| assets.info(x)?.reminder) {
+                        policy.reminder = policy.reminder.map(|_| r);
+                    }
+                    a.suppressed = self.suppression(&a, assets, now);
+                    let sends = a.observed(&policy, o.time);
+                    if !sends.is_empty() {
+                        self.emit(&a, sends, now, assets, out);
+                        changed = true;
                     }
                 }
+                if changed {
+                    out.changed(&a);
+                }
+                self.open.insert(k.to_string(), a);
             }
             Verdict::Pending => {
                 if !self.open.contains_key(k) {
@@ -591,8 +999,9 @@ impl Engine {
             let Some(rule) = rules.iter().find(|r| r.id == rule_id) else {
                 continue;
             };
-            let RuleKind::Check { trigger, .. } = &rule.kind else {
-                continue;
+            let trigger = match &rule.kind {
+                RuleKind::Check { trigger, .. } | RuleKind::Consistent { trigger, .. } => trigger,
+                RuleKind::Population { .. } => continue,
             };
             if trigger.for_duration.is_none() {
                 continue;
@@ -894,6 +1303,66 @@ mod tests {
     }
 
     #[test]
+    fn alerts_of_different_recipients_never_share_a_group_key() {
+        struct Clinics;
+        impl Assets for Clinics {
+            fn info(&self, asset: &str) -> Option<AssetInfo> {
+                let contacts = match asset {
+                    "a" => vec!["ed@a.example".to_string(), "it@a.example".into()],
+                    // The same set as "a", other order and case.
+                    "a2" => vec!["IT@a.example".to_string(), "ed@a.example".into()],
+                    "b" => vec!["ed@b.example".to_string()],
+                    _ => vec![],
+                };
+                Some(AssetInfo {
+                    name: asset.to_string(),
+                    contacts,
+                    ..AssetInfo::default()
+                })
+            }
+            fn is_down(&self, _: &str) -> bool {
+                false
+            }
+            fn population(&self, _: &str, _: &str, _: &AlarmQuery) -> (Vec<String>, usize) {
+                (Vec::new(), 0)
+            }
+        }
+        let mut e = engine(&format!("{RULE}group_wait = \"1m\"\n"));
+        let mut out = Output::default();
+        let obs: Vec<Observation> = ["a", "a2", "b", "c", "d"]
+            .iter()
+            .map(|x| crit(x, 1))
+            .collect();
+        e.observe(&obs, &Clinics, Timestamp(1), &mut out);
+        let key = |asset: &str| {
+            out.outbox
+                .iter()
+                .find(|o| o.notification.alerts[0].asset.as_deref() == Some(asset))
+                .map(|o| o.group_key.clone())
+                .unwrap()
+        };
+        assert_eq!(
+            key("a"),
+            key("a2"),
+            "identical recipients may share a message"
+        );
+        assert_ne!(key("a"), key("b"), "clinic A never reads of clinic B");
+        assert_eq!(key("c"), key("d"), "without own contacts: the rule's group");
+        assert_ne!(key("a"), key("c"));
+        assert_eq!(key("c"), "r|firing");
+        // A templated rule: one message per asset.
+        let mut e = engine(&format!("{RULE}template = \"aktin_offline\"\n"));
+        let mut out = Output::default();
+        e.observe(&obs, &Clinics, Timestamp(1), &mut out);
+        let keys: HashSet<String> = out.outbox.iter().map(|o| o.group_key.clone()).collect();
+        assert_eq!(keys.len(), 5);
+        assert_eq!(
+            out.outbox[0].notification.alerts[0].template.as_deref(),
+            Some("aktin_offline")
+        );
+    }
+
+    #[test]
     fn removed_rules_resolve_their_alerts() {
         let mut e = engine(RULE);
         let table = Table(vec![("db", vec![], vec![])], vec![]);
@@ -908,5 +1377,144 @@ mod tests {
             out.events[0].1.reason,
             "rule removed from the configuration"
         );
+    }
+
+    /// Assets whose latest captured versions are remembered like the live state does.
+    #[derive(Default)]
+    struct Versions(std::cell::RefCell<std::collections::BTreeMap<(String, String), String>>);
+
+    impl Versions {
+        fn commit(&self, obs: &[Observation]) {
+            for o in obs {
+                if let Some(v) = o.components.iter().find(|c| c.name == "version") {
+                    self.0.borrow_mut().insert(
+                        (o.asset.clone(), o.check.clone()),
+                        v.value.clone().unwrap_or_default(),
+                    );
+                }
+            }
+        }
+    }
+
+    impl Assets for Versions {
+        fn info(&self, _: &str) -> Option<AssetInfo> {
+            None
+        }
+        fn is_down(&self, _: &str) -> bool {
+            false
+        }
+        fn population(&self, _: &str, _: &str, _: &AlarmQuery) -> (Vec<String>, usize) {
+            (Vec::new(), 0)
+        }
+        fn component_values(&self, s: &Selector, component: &str) -> Vec<(String, String, String)> {
+            assert_eq!(component, "version");
+            self.0
+                .borrow()
+                .iter()
+                .filter(|((a, c), _)| s.matches(a, &[], &Default::default(), c))
+                .map(|((a, c), v)| (a.clone(), c.clone(), v.clone()))
+                .collect()
+        }
+    }
+
+    fn version(asset: &str, v: Option<&str>, t: i64) -> Observation {
+        let mut o = Observation::new(asset, "version", Timestamp(t), Status::Ok, "HTTP 200");
+        if let Some(v) = v {
+            o.components.push(vitals_core::Component {
+                name: "version".into(),
+                status: Status::Ok,
+                value: Some(v.into()),
+                output: "captured".into(),
+            });
+        }
+        o
+    }
+
+    fn round(e: &mut Engine, a: &Versions, obs: &[Observation], t: i64) -> Output {
+        let mut out = Output::default();
+        e.observe(obs, a, Timestamp(t), &mut out);
+        a.commit(obs);
+        out
+    }
+
+    const CONSISTENT: &str = "[[notifier]]\nid = \"n\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/\"\n[[rule]]\nid = \"versions\"\nkind = \"consistent\"\nasset_prefixes = [\"minlog2-\"]\nchecks = [\"version\"]\nnotifiers = [\"n\"]\n";
+
+    #[test]
+    fn disagreeing_versions_fire_naming_who_differs_and_resolve_when_they_agree() {
+        let mut e = engine(CONSISTENT);
+        let a = Versions::default();
+        // One node alone cannot disagree.
+        let out = round(&mut e, &a, &[version("minlog2-1", Some("2.5.1"), 1)], 1);
+        assert!(out.alerts.is_empty());
+        let out = round(
+            &mut e,
+            &a,
+            &[
+                version("minlog2-2", Some("2.5.1"), 2),
+                version("minlog2-3", Some("2.5.0"), 2),
+            ],
+            2,
+        );
+        assert_eq!(out.alerts.len(), 1);
+        let alert = &out.alerts[0];
+        assert_eq!(alert.state, AlertState::Firing);
+        assert_eq!(alert.assets, vec!["minlog2-3".to_string()]);
+        assert_eq!(
+            alert.reason,
+            "minlog2-3 has \"2.5.0\" (2 of 3 have \"2.5.1\")"
+        );
+        assert_eq!(out.outbox.len(), 1);
+        assert_eq!(
+            out.outbox[0].notification.alerts[0].title,
+            "version differs on minlog2-3 (versions)"
+        );
+        // A failed probe (no version) of another node changes nothing.
+        let out = round(&mut e, &a, &[version("minlog2-1", None, 3)], 3);
+        assert!(out.alerts.is_empty());
+        // Other assets are not selected.
+        let out = round(&mut e, &a, &[version("other", Some("9.9"), 4)], 4);
+        assert!(out.alerts.is_empty());
+        // The upgrade reaches node 3: resolved.
+        let out = round(&mut e, &a, &[version("minlog2-3", Some("2.5.1"), 5)], 5);
+        assert_eq!(out.alerts.len(), 1);
+        assert_eq!(out.alerts[0].state, AlertState::Resolved);
+    }
+
+    #[test]
+    fn an_expected_version_alerts_on_any_other_and_for_waits() {
+        let mut e = engine(&format!(
+            "{CONSISTENT}expected = \"2.5.1\"\nfor = \"10m\"\n"
+        ));
+        let a = Versions::default();
+        let out = round(&mut e, &a, &[version("minlog2-1", Some("2.6.0-rc1"), 0)], 0);
+        assert_eq!(out.alerts.len(), 1);
+        assert_eq!(out.alerts[0].state, AlertState::Pending);
+        assert_eq!(
+            out.alerts[0].reason,
+            "minlog2-1 has \"2.6.0-rc1\" (expected \"2.5.1\")"
+        );
+        let mut out = Output::default();
+        e.tick(&a, Timestamp(599_999), &mut out);
+        assert!(out.outbox.is_empty());
+        e.tick(&a, Timestamp(600_000), &mut out);
+        assert_eq!(out.alerts[0].state, AlertState::Firing);
+        assert_eq!(out.outbox.len(), 1);
+    }
+
+    #[test]
+    fn disagreement_picks_the_majority_and_names_at_most_ten() {
+        let m = |a: &str, v: &str| (a.to_string(), "version".to_string(), v.to_string());
+        let (d, r) = disagreement(&[m("a", "1"), m("b", "2")], None);
+        // A tie: the greater value is the reference.
+        assert_eq!(d, vec![m("a", "1")]);
+        assert_eq!(r, "a has \"1\" (1 of 2 have \"2\")");
+        let many: Vec<_> = (0..15)
+            .map(|i| m(&format!("n{i:02}"), "old"))
+            .chain((0..20).map(|i| m(&format!("x{i}"), "new")))
+            .collect();
+        let (d, r) = disagreement(&many, None);
+        assert_eq!(d.len(), 15);
+        assert!(r.contains("and 5 more (20 of 35 have \"new\")"), "{r}");
+        assert!(disagreement(&[m("a", "1"), m("b", "1")], None).0.is_empty());
     }
 }

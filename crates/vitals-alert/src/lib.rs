@@ -12,12 +12,3 @@ pub use engine::{AckError, AssetInfo, Assets, Engine, Output, SilenceDraft};
 pub mod outbox;
 
 pub use outbox::{Deliver, DeliverError, Delivered};
-
-/// Wall-clock now (the engine itself takes time as a value; only the workers read the clock).
-pub fn engine_now() -> vitals_core::Timestamp {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    vitals_core::Timestamp(ms)
-}

@@ -17,13 +17,18 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use vitals_core::notify::Notification;
-use vitals_core::Timestamp;
-use vitals_store::{OutboxItem, OutboxUpdate, Store};
+use vitals_core::{Clock, SharedClock, SystemClock, Timestamp};
+use vitals_store::prelude::*;
+use vitals_store::{OutboxItem, OutboxState, OutboxUpdate};
 
 /// Attempts before a transiently failing notification is given up.
 pub const MAX_ATTEMPTS: u32 = 20;
-/// Most items taken in one pass.
-const BATCH: usize = 10_000;
+/// Most items claimed in one pass.
+const BATCH: usize = 1_000;
+/// How long a claim lasts. A worker stops delivering a pass's groups after half of it and
+/// gives the rest back, so a claim never expires while its holder still works on it; a
+/// claim of a worker that died is taken over once it expires.
+pub const CLAIM_LEASE: Duration = Duration::from_secs(60);
 
 /// Receiver's acknowledgement.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,9 +41,15 @@ pub struct Delivered {
 pub enum DeliverError {
     /// Worth retrying (connection refused, timeout, 5xx, 429).
     Transient(String),
-    /// Not worth retrying (rejected, bad address, unknown notifier).
+    /// Not worth retrying (rejected, bad address).
     Permanent(String),
+    /// The notifier is not configured (removed or renamed on reload): the notification is
+    /// kept, not failed, and waits until a notifier of that name exists again.
+    Unconfigured(String),
 }
+
+/// How long a notification for an unconfigured notifier waits before it is looked at again.
+pub const UNCONFIGURED_WAIT: Duration = Duration::from_secs(10);
 
 /// Sends one notification through the named notifier.
 #[async_trait]
@@ -51,8 +62,17 @@ fn backoff(attempts: u32) -> Duration {
 }
 
 /// Merges items of one notifier and group key into one notification (their alerts together).
+/// A merged notification has an id of its own, derived from its items' ids: stable across
+/// retries of the same items, different from any single item's (receivers that drop repeats
+/// by id must not drop a merge that carries more than a notification they saw before).
 fn merge(items: &[OutboxItem]) -> Notification {
     let mut n = items[0].notification.clone();
+    if items.len() > 1 {
+        let mut ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
+        ids.sort_unstable();
+        let digest = vitals_core::notify::short_digest(&ids.join("\n"));
+        n.id = format!("group-{digest}");
+    }
     for it in &items[1..] {
         for a in &it.notification.alerts {
             if !n.alerts.iter().any(|x| x.alert_id == a.alert_id) {
@@ -63,13 +83,19 @@ fn merge(items: &[OutboxItem]) -> Notification {
     n
 }
 
-/// One pass: sends everything due at `now`; returns how many items were handled.
+/// One pass: claims what is due at `now` as `owner` (one name per process: a restarted process
+/// with the same name takes back its claims at once), sends it, and records the outcomes;
+/// returns how many items were handled.
 pub async fn deliver_due(
     store: &dyn Store,
     deliver: &dyn Deliver,
-    now: Timestamp,
+    owner: &str,
+    clock: &dyn Clock,
 ) -> Result<usize, vitals_store::StoreError> {
-    let due = store.outbox_due(now, BATCH).await?;
+    let now = clock.now();
+    let lease = CLAIM_LEASE.as_millis() as i64;
+    let until = Timestamp(now.0 + lease);
+    let due = store.outbox_claim(owner, now, until, BATCH).await?;
     if due.is_empty() {
         return Ok(0);
     }
@@ -81,10 +107,30 @@ pub async fn deliver_due(
             .push(it);
     }
     let mut handled = 0;
-    for ((notifier, _), items) in groups {
+    let mut groups = groups.into_iter();
+    while let Some(((notifier, _), items)) = groups.next() {
+        if clock.now().0 >= now.0 + lease / 2 {
+            // Give back what this pass has not tried yet, untouched, before the claim runs out.
+            let release: Vec<OutboxUpdate> = std::iter::once(items)
+                .chain(groups.map(|(_, v)| v))
+                .flatten()
+                .map(|it| OutboxUpdate {
+                    id: it.id,
+                    state: OutboxState::Pending,
+                    attempts: it.attempts,
+                    next_attempt: it.next_attempt,
+                    last_error: it.last_error,
+                    recipients: Vec::new(),
+                    detail: None,
+                    sent: None,
+                })
+                .collect();
+            store.outbox_update(owner, release).await?;
+            break;
+        }
         let n = merge(&items);
         let result = deliver.deliver(&notifier, &n).await;
-        let sent_at = crate::engine_now();
+        let sent_at = clock.now();
         let updates: Vec<OutboxUpdate> = items
             .iter()
             .map(|it| {
@@ -92,7 +138,7 @@ pub async fn deliver_due(
                 match &result {
                     Ok(d) => OutboxUpdate {
                         id: it.id.clone(),
-                        state: "sent".into(),
+                        state: OutboxState::Sent,
                         attempts,
                         next_attempt: it.next_attempt,
                         last_error: None,
@@ -106,9 +152,20 @@ pub async fn deliver_due(
                     },
                     Err(DeliverError::Transient(e)) if attempts < MAX_ATTEMPTS => OutboxUpdate {
                         id: it.id.clone(),
-                        state: "pending".into(),
+                        state: OutboxState::Pending,
                         attempts,
                         next_attempt: sent_at.add_duration(backoff(attempts)),
+                        last_error: Some(e.clone()),
+                        recipients: Vec::new(),
+                        detail: None,
+                        sent: None,
+                    },
+                    Err(DeliverError::Unconfigured(e)) => OutboxUpdate {
+                        id: it.id.clone(),
+                        state: OutboxState::Pending,
+                        // Not an attempt: nothing was tried, nothing is given up.
+                        attempts: it.attempts,
+                        next_attempt: sent_at.add_duration(UNCONFIGURED_WAIT),
                         last_error: Some(e.clone()),
                         recipients: Vec::new(),
                         detail: None,
@@ -117,7 +174,7 @@ pub async fn deliver_due(
                     Err(DeliverError::Transient(e)) | Err(DeliverError::Permanent(e)) => {
                         OutboxUpdate {
                             id: it.id.clone(),
-                            state: "failed".into(),
+                            state: OutboxState::Failed,
                             attempts,
                             next_attempt: it.next_attempt,
                             last_error: Some(e.clone()),
@@ -137,8 +194,12 @@ pub async fn deliver_due(
                 tracing::warn!(notifier = %notifier, error = ?e, "notification not delivered")
             }
         }
-        handled += updates.len();
-        store.outbox_update(updates).await?;
+        let count = updates.len();
+        handled += count;
+        let applied = store.outbox_update(owner, updates).await?;
+        if applied < count {
+            tracing::warn!(notifier = %notifier, "outbox claim was lost while delivering; another worker took it over");
+        }
     }
     Ok(handled)
 }
@@ -150,18 +211,49 @@ pub fn spawn(
     deliver: Arc<dyn Deliver>,
     wake: Arc<tokio::sync::Notify>,
 ) -> tokio::task::JoinHandle<()> {
+    spawn_with(store, deliver, wake, || {})
+}
+
+/// The claim owner of the only delivery worker of a store (an embedded store has one process).
+pub const LOCAL_OWNER: &str = "local";
+
+/// [`spawn`], calling `alive` at every turn of the loop (liveness for `/monitor`).
+pub fn spawn_with(
+    store: Arc<dyn Store>,
+    deliver: Arc<dyn Deliver>,
+    wake: Arc<tokio::sync::Notify>,
+    alive: impl Fn() + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    spawn_owned(
+        store,
+        deliver,
+        wake,
+        LOCAL_OWNER.to_string(),
+        SystemClock::shared(),
+        alive,
+    )
+}
+
+/// [`spawn_with`] claiming as `owner`: each process sharing a store needs a name of its own.
+pub fn spawn_owned(
+    store: Arc<dyn Store>,
+    deliver: Arc<dyn Deliver>,
+    wake: Arc<tokio::sync::Notify>,
+    owner: String,
+    clock: SharedClock,
+    alive: impl Fn() + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            match deliver_due(&*store, &*deliver, crate::engine_now()).await {
+            alive();
+            match deliver_due(&*store, &*deliver, &owner, &*clock).await {
                 Ok(n) if n > 0 => continue, // more may be due
                 Ok(_) => {}
                 Err(vitals_store::StoreError::Closed) => return,
                 Err(e) => tracing::warn!(error = %e, "outbox pass failed"),
             }
             let wait = match store.outbox_next_due().await {
-                Ok(Some(t)) => {
-                    Duration::from_millis((t.0 - crate::engine_now().0).clamp(0, 5_000) as u64)
-                }
+                Ok(Some(t)) => Duration::from_millis((t.0 - clock.now().0).clamp(0, 5_000) as u64),
                 Ok(None) => Duration::from_secs(5),
                 Err(vitals_store::StoreError::Closed) => return,
                 Err(_) => Duration::from_secs(5),

@@ -1,12 +1,14 @@
 //! `[[rule]]` and `[[maintenance]]`: when observations become alerts, who hears of it, and
 //! when nobody should.
 
+use crate::de::{array_of_tables, deserialize};
 use crate::{ConfigError, ID_RULE};
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
-use vitals_core::alert::Policy;
+use vitals_core::alert::{Policy, ReminderAt};
 use vitals_core::health::{AlarmQuery, HISTORY_KEEP};
+use vitals_core::notify::NotificationKind;
 use vitals_core::rules::{Condition, Selector, Trigger};
 use vitals_core::spec::duration;
 use vitals_core::Status;
@@ -74,6 +76,13 @@ pub struct RuleConfig {
     pub repetition: Option<usize>,
     #[serde(default)]
     pub repetition_percent: Option<i64>,
+    /// `consistent` rules: the component compared across the selected checks (an http
+    /// check's `capture`; default `version`) …
+    #[serde(default)]
+    pub capture: Option<String>,
+    /// … and the value every one of them must have (without it: they must agree).
+    #[serde(default)]
+    pub expected: Option<String>,
     // How much bad.
     #[serde(default = "one")]
     pub count: usize,
@@ -91,6 +100,17 @@ pub struct RuleConfig {
     pub notifiers: Vec<String>,
     #[serde(default, with = "duration::option")]
     pub reminder: Option<Duration>,
+    /// `interval` (default): a reminder exactly every `reminder`; `observed`: only when an
+    /// observation confirms the alert and more than `reminder` has passed, in rounded hours.
+    #[serde(default)]
+    pub reminder_at: Option<String>,
+    /// The kinds of notification this rule sends (default: all of them).
+    #[serde(default)]
+    pub send: Option<Vec<String>>,
+    /// The e-mail template family of this rule's firing, reminder and escalation mails (e.g.
+    /// `aktin_offline`); other kinds use the generic templates.
+    #[serde(default)]
+    pub template: Option<String>,
     #[serde(default)]
     pub escalate: Vec<EscalationStep>,
     #[serde(default)]
@@ -121,6 +141,13 @@ pub enum RuleKind {
         test: String,
         query: AlarmQuery,
     },
+    /// Over the selected checks: the value of component `component` in their latest
+    /// observations must agree (or equal `expected`); the alert names who differs.
+    Consistent {
+        component: String,
+        expected: Option<String>,
+        trigger: Trigger,
+    },
 }
 
 /// A validated rule.
@@ -133,6 +160,8 @@ pub struct Rule {
     pub severity: Status,
     pub policy: Policy,
     pub group_wait: Duration,
+    /// E-mail template family (`template = "…"`), if any.
+    pub template: Option<String>,
 }
 
 impl RuleConfig {
@@ -194,7 +223,51 @@ impl RuleConfig {
             ("repetition", self.repetition.is_some()),
             ("repetition_percent", self.repetition_percent.is_some()),
         ];
+        let consistent_keys = [
+            ("capture", self.capture.is_some()),
+            ("expected", self.expected.is_some()),
+        ];
+        if self.kind != "consistent" {
+            for (k, set) in consistent_keys {
+                if set {
+                    err(errors, k, "only for kind = \"consistent\"".into());
+                }
+            }
+        }
         let kind = match self.kind.as_str() {
+            "consistent" => {
+                for (k, set) in population_keys {
+                    if set {
+                        err(errors, k, "only for kind = \"population\"".into());
+                    }
+                }
+                for (k, set) in [
+                    ("value", self.value.is_some()),
+                    ("above", self.above.is_some()),
+                    ("below", self.below.is_some()),
+                    ("status", self.status.is_some()),
+                ] {
+                    if set {
+                        err(errors, k, "not for kind = \"consistent\"".into());
+                    }
+                }
+                let component = self.capture.clone().unwrap_or_else(|| "version".into());
+                if !crate::valid_id(&component) {
+                    err(errors, "capture", format!("{component:?} {ID_RULE}"));
+                }
+                if self
+                    .expected
+                    .as_deref()
+                    .is_some_and(|e| e.trim().is_empty())
+                {
+                    err(errors, "expected", "must not be empty".into());
+                }
+                Some(RuleKind::Consistent {
+                    component,
+                    expected: self.expected.clone(),
+                    trigger,
+                })
+            }
             "status" => {
                 let at_least = match self.status.as_deref() {
                     None | Some("crit") => Status::Crit,
@@ -273,7 +346,9 @@ impl RuleConfig {
                 err(
                     errors,
                     "kind",
-                    format!("unknown rule kind {other:?} (known: status, threshold, population)"),
+                    format!(
+                        "unknown rule kind {other:?} (known: status, threshold, population, consistent)"
+                    ),
                 );
                 None
             }
@@ -304,6 +379,48 @@ impl RuleConfig {
         if self.reminder.is_some_and(|r| r < Duration::from_secs(60)) {
             err(errors, "reminder", "must be at least 1m".into());
         }
+        let reminder_at = match self.reminder_at.as_deref() {
+            None | Some("interval") => ReminderAt::Interval,
+            Some("observed") => ReminderAt::Observed,
+            Some(x) => {
+                err(
+                    errors,
+                    "reminder_at",
+                    format!("{x:?} is not \"interval\" or \"observed\""),
+                );
+                ReminderAt::Interval
+            }
+        };
+        let send = self.send.as_ref().map(|list| {
+            let mut kinds = Vec::new();
+            for (i, k) in list.iter().enumerate() {
+                match NotificationKind::parse(k) {
+                    Some(kind) => kinds.push(kind),
+                    None => err(
+                        errors,
+                        &format!("send[{i}]"),
+                        format!(
+                            "{k:?} is not a notification kind (firing, reminder, escalation, resolved, acknowledged, flapping)"
+                        ),
+                    ),
+                }
+            }
+            kinds
+        });
+        if let Some(t) = &self.template {
+            let ok = !t.is_empty()
+                && t.len() <= 64
+                && t.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                });
+            if !ok {
+                err(
+                    errors,
+                    "template",
+                    format!("{t:?} must be 1–64 of a-z, 0-9, '_' and '-' (e.g. \"aktin_offline\")"),
+                );
+            }
+        }
         if errors.len() > before {
             return None;
         }
@@ -325,9 +442,49 @@ impl RuleConfig {
                 reminder: self.reminder,
                 escalate,
                 flapping: self.flapping.as_ref().map(|f| (f.changes, f.window)),
+                reminder_at,
+                send,
             },
             group_wait: self.group_wait.unwrap_or_default(),
+            template: self.template.clone(),
         })
+    }
+}
+
+/// A cron expression, parsed when the configuration is read: consumers cannot meet a bad one.
+#[derive(Debug, Clone)]
+pub struct Cron {
+    expr: String,
+    schedule: vitals_core::schedule::Schedule,
+}
+
+impl Cron {
+    pub fn parse(expr: &str) -> Result<Cron, vitals_core::schedule::ScheduleError> {
+        Ok(Cron {
+            expr: expr.to_string(),
+            schedule: vitals_core::schedule::Schedule::cron(expr)?,
+        })
+    }
+
+    pub fn schedule(&self) -> &vitals_core::schedule::Schedule {
+        &self.schedule
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.expr
+    }
+}
+
+impl PartialEq for Cron {
+    fn eq(&self, other: &Self) -> bool {
+        self.expr == other.expr
+    }
+}
+
+impl<'de> Deserialize<'de> for Cron {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let expr = String::deserialize(d)?;
+        Cron::parse(&expr).map_err(serde::de::Error::custom)
     }
 }
 
@@ -336,8 +493,8 @@ impl RuleConfig {
 #[serde(deny_unknown_fields)]
 pub struct MaintenanceConfig {
     pub id: String,
-    /// When each window starts (cron, UTC).
-    pub cron: String,
+    /// When each window starts (cron, UTC), parsed once when the file is read.
+    pub cron: Cron,
     #[serde(with = "duration")]
     pub duration: Duration,
     #[serde(default)]
@@ -376,9 +533,6 @@ impl MaintenanceConfig {
                 format!("{:?} {ID_RULE}", self.id),
             ));
         }
-        if let Err(e) = vitals_core::schedule::Schedule::cron(&self.cron) {
-            errors.push(ConfigError::new(format!("{path}.cron"), e.to_string()));
-        }
         if self.duration.is_zero() {
             errors.push(ConfigError::new(
                 format!("{path}.duration"),
@@ -390,13 +544,62 @@ impl MaintenanceConfig {
     /// Whether `now` falls in a window: the latest start at or before `now` is less than
     /// `duration` ago.
     pub fn active(&self, now: vitals_core::Timestamp) -> bool {
-        let Ok(s) = vitals_core::schedule::Schedule::cron(&self.cron) else {
-            return false;
-        };
+        let s = self.cron.schedule();
         let d = self.duration.as_millis() as i64;
         // The first start strictly after (now - duration) is at or before now ⇔ a window
         // [start, start + duration) covers now.
         s.next_after(vitals_core::Timestamp(now.0 - d))
             .is_some_and(|start| start.0 <= now.0)
     }
+}
+
+/// Every `[[rule]]`, followed by the rules made elsewhere (`extra`: checks' `alert` shorthands,
+/// agents' own alerts). Returns the rules and, per rule path, the notifiers it names (checked
+/// against `[[notifier]]` once those are parsed).
+pub(crate) fn parse(
+    root: &mut toml::Table,
+    extra: Vec<(String, toml::Value)>,
+    errors: &mut Vec<ConfigError>,
+) -> (Vec<Rule>, Vec<(String, Vec<String>)>) {
+    let mut rules_out = Vec::new();
+    let mut rule_ids: HashMap<String, String> = HashMap::new();
+    let mut rule_refs: Vec<(String, Vec<String>)> = Vec::new();
+    let mut rule_tables = array_of_tables(root, "rule", errors);
+    rule_tables.extend(extra);
+    for (path, v) in rule_tables {
+        if let Some(rc) = deserialize::<RuleConfig>(v, &path, errors) {
+            if let Some(prev) = rule_ids.insert(rc.id.clone(), path.clone()) {
+                errors.push(ConfigError::new(
+                    format!("{path}.id"),
+                    format!("duplicate rule id {:?} (also {prev})", rc.id),
+                ));
+            }
+            let named = rc
+                .notifiers
+                .iter()
+                .chain(rc.escalate.iter().flat_map(|e| e.notifiers.iter()))
+                .cloned()
+                .collect();
+            rule_refs.push((path.clone(), named));
+            if let Some(r) = rc.validate(&path, errors) {
+                rules_out.push(r);
+            }
+        }
+    }
+    (rules_out, rule_refs)
+}
+
+/// Every `[[maintenance]]` that deserializes, validated.
+pub(crate) fn parse_maintenance(
+    root: &mut toml::Table,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<MaintenanceConfig> {
+    let mut maintenance = Vec::new();
+    for (path, v) in array_of_tables(root, "maintenance", errors) {
+        if let Some(m) = deserialize::<MaintenanceConfig>(v, &path, errors) {
+            m.validate(&path, errors);
+            maintenance.push(m);
+        }
+    }
+    maintenance
 }

@@ -1,4 +1,6 @@
 use super::*;
+use std::time::Duration;
+use vitals_core::spec::{self, CheckKind, ProbeSpec, SqlTls};
 
 fn no_env(_: &str) -> Option<String> {
     None
@@ -18,7 +20,7 @@ fn errors(text: &str) -> Vec<String> {
 #[test]
 fn empty_file_is_the_default() {
     let c = parse("").unwrap();
-    assert_eq!(c.server.listen, DEFAULT_LISTEN);
+    assert_eq!(c.server.listen.to_string(), DEFAULT_LISTEN);
     assert!(c.checks.is_empty());
 }
 
@@ -244,9 +246,55 @@ fn shipped_example_parses() {
                     "example lacks a {t} check"
                 );
             }
+            for t in vitals_core::notify::NotifierSpec::TYPES {
+                assert!(
+                    c.notifiers.iter().any(|n| n.spec.type_name() == t),
+                    "example lacks a {t} notifier"
+                );
+            }
         }
         Err(e) => panic!("examples/vitals.toml does not parse:\n{e}"),
     }
+}
+
+/// The first column of the first table under `## heading` in a doc: its backticked names.
+fn doc_table_types(doc: &str, heading: &str) -> Vec<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs")
+        .join(doc);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let section = text
+        .split("\n## ")
+        .find(|s| s.starts_with(heading))
+        .unwrap_or_else(|| panic!("docs/{doc} has no section {heading:?}"));
+    // The first table of the section, below its header row.
+    section
+        .lines()
+        .skip_while(|l| !l.starts_with("|---"))
+        .skip(1)
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn docs_list_every_registered_type() {
+    let mut documented = doc_table_types("checks.md", "Check types");
+    documented.sort();
+    let mut registered: Vec<String> = CheckKind::TYPES.iter().map(|t| t.to_string()).collect();
+    registered.sort();
+    assert_eq!(documented, registered, "docs/checks.md, \"Check types\"");
+
+    let mut documented = doc_table_types("alerting.md", "Notifiers and durable delivery");
+    documented.sort();
+    let mut registered: Vec<String> = vitals_core::notify::NotifierSpec::TYPES
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    registered.sort();
+    assert_eq!(documented, registered, "docs/alerting.md, notifiers");
 }
 
 #[test]
@@ -473,4 +521,429 @@ alert = { count = 3, recover = 2, notifiers = ["ops"], reminder = "4h" }
         errs.contains("check[0].alert.notifiers: unknown notifier \"nobody\""),
         "{errs}"
     );
+}
+
+#[test]
+fn new_check_types_parse_with_defaults_and_report_every_error() {
+    let c = parse(
+        r#"
+[[check]]
+asset = "gw"
+name = "ping"
+type = "icmp"
+host = "::1"
+ip = "6"
+
+[[check]]
+asset = "db"
+name = "pg"
+type = "postgres"
+host = "127.0.0.1"
+user = "minlog2"
+password = "secret"
+grants = { logentries = ["select", "INSERT"] }
+
+[[check]]
+asset = "win"
+name = "x"
+type = "prometheus"
+url = "http://127.0.0.1:9182/metrics"
+conditions = ['windows_service_state{name="minlog2",state="running"} == 1']
+
+[[check]]
+asset = "app"
+name = "log"
+type = "log"
+file = "/var/log/app.log"
+patterns = ["ERROR"]
+"#,
+    )
+    .unwrap();
+    let ProbeSpec::Icmp(i) = c.checks[0].kind.probe().unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        (i.count, i.ip, i.warn_loss, i.crit_loss),
+        (3, spec::IpVersion::V6, 20.0, 60.0)
+    );
+    let ProbeSpec::Postgres(q) = c.checks[1].kind.probe().unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        (q.query.as_str(), q.tls, q.max_rows),
+        ("SELECT 1", SqlTls::Prefer, 1000)
+    );
+    assert!(
+        !format!("{q:?}").contains("secret"),
+        "the password stays out of debug output"
+    );
+    let ProbeSpec::Log(l) = c.checks[3].kind.probe().unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        (l.warn_count, l.crit_count, l.quote_lines),
+        (Some(1), None, 3)
+    );
+
+    let errs = errors(
+        r#"
+[[check]]
+asset = "gw"
+name = "ping"
+type = "icmp"
+host = "gw"
+count = 0
+ip = "5"
+
+[[check]]
+asset = "gw"
+name = "ping2"
+type = "icmp"
+host = "gw"
+count = 10
+packet_interval = "1s"
+timeout = "5s"
+
+[[check]]
+asset = "db"
+name = "pg"
+type = "mysql"
+host = "db"
+user = "u"
+conditions = ["rows >= x", "state < ready"]
+grants = { t = ["TRUNCATE"], u = [] }
+
+[[check]]
+asset = "win"
+name = "x"
+type = "prometheus"
+url = "ftp://x/metrics"
+conditions = ['median(up) > 1', 'up{a=~"("} == 1']
+
+[[check]]
+asset = "win"
+name = "y"
+type = "prometheus"
+url = "http://x/metrics"
+
+[[check]]
+asset = "app"
+name = "log"
+type = "log"
+file = "/var/log/app.log"
+patterns = ["("]
+warn_count = 5
+crit_count = 2
+
+[[check]]
+asset = "app"
+name = "v"
+type = "http"
+url = "http://x/version"
+capture = { regex = "(", json = "/v" }
+
+[[rule]]
+id = "versions"
+kind = "consistent"
+value = "total_ms"
+capture = "has space"
+
+[[rule]]
+id = "other"
+expected = "2.5.1"
+"#,
+    );
+    let has = |path: &str, text: &str| {
+        assert!(
+            errs.iter().any(|e| e.starts_with(path) && e.contains(text)),
+            "no {path} … {text} in {errs:#?}"
+        )
+    };
+    has("check[0].ip", "unknown variant `5`");
+    has(
+        "check[1].timeout",
+        "must be longer than (count - 1) × packet_interval = 9s",
+    );
+    has(
+        "check[2].conditions[0]",
+        "\">=\" needs a number on its right in \"rows >= x\"",
+    );
+    has("check[2].conditions[1]", "needs a number on its right");
+    has("check[2].grants.t", "unknown privilege \"TRUNCATE\"");
+    has("check[2].grants.u", "name at least one privilege");
+    has("check[3].url", "scheme \"ftp\" is not http or https");
+    has("check[3].conditions[0]", "unknown aggregation \"median\"");
+    has("check[3].conditions[1]", "invalid regex");
+    has("check[4].conditions", "give at least one condition");
+    has("check[5].patterns[0]", "regex parse error");
+    has("check[5].warn_count", "must not be more than crit_count");
+    has("check[6].capture", "give regex or json");
+    has("rule[0].value", "not for kind = \"consistent\"");
+    has("rule[0].capture", "\"has space\"");
+    has("rule[1].expected", "only for kind = \"consistent\"");
+}
+
+#[test]
+fn status_pages_are_checked() {
+    let c = parse(
+        r#"
+[[asset]]
+id = "clinic-17"
+groups = ["clinics"]
+
+[[status_page]]
+slug = "clinic-17"
+title = "Clinic 17"
+assets = ["clinic-17"]
+groups = ["national"]
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.status_pages.len(), 1);
+    let p = &c.status_pages[0];
+    assert!(p.shows("clinic-17", &[]));
+    assert!(p.shows("minlog2", &["national".to_string()]));
+    assert!(!p.shows("minlog2", &["clinics".to_string()]));
+
+    let e = errors(
+        r#"
+[[status_page]]
+slug = "Clinic 17"
+title = ""
+assets = ["nowhere"]
+
+[[status_page]]
+slug = "x"
+title = "X"
+
+[[status_page]]
+slug = "x"
+title = "X again"
+groups = ["g"]
+
+[[status_page]]
+slug = "y"
+title = "Y"
+groups = ["g"]
+colour = "red"
+"#,
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("status_page[0].slug: \"Clinic 17\" must be")),
+        "{e:?}"
+    );
+    assert!(
+        e.contains(&"status_page[0].title: must be 1–200 characters".to_string()),
+        "{e:?}"
+    );
+    assert!(
+        e.contains(&"status_page[0].assets[0]: unknown asset \"nowhere\"".to_string()),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("status_page[1]: name the groups or assets")),
+        "{e:?}"
+    );
+    assert!(
+        e.contains(&"status_page[2].slug: duplicate status page \"x\"".to_string()),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("status_page[3].colour: unknown field `colour`")),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn every_bad_key_of_one_check_is_named_at_once() {
+    let e = errors(
+        r#"
+[[check]]
+asset = "web"
+name = "home"
+type = "http"
+url = 17
+interval = "often"
+timeout = "soon"
+"#,
+    );
+    for key in ["url", "interval", "timeout"] {
+        assert!(
+            e.iter().any(|m| m.starts_with(&format!("check[0].{key}:"))),
+            "no error for {key}: {e:?}"
+        );
+    }
+    // What is missing only because it was wrong is not reported again.
+    assert!(!e.iter().any(|m| m.contains("missing field")), "{e:?}");
+}
+
+#[test]
+fn the_default_timeout_fits_a_short_interval() {
+    let c = parse(
+        "[[check]]\nasset = \"web\"\nname = \"home\"\ntype = \"http\"\nurl = \"http://127.0.0.1:9/\"\ninterval = \"5s\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.checks[0].timeout, Duration::from_secs(5));
+    let c = parse(
+        "[[check]]\nasset = \"web\"\nname = \"home\"\ntype = \"http\"\nurl = \"http://127.0.0.1:9/\"\ninterval = \"1m\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.checks[0].timeout, DEFAULT_TIMEOUT);
+}
+
+#[test]
+fn http_checks_read_health_bodies_by_default() {
+    let c = parse(
+        "[[check]]\nasset = \"web\"\nname = \"home\"\ntype = \"http\"\nurl = \"http://127.0.0.1:9/\"\n",
+    )
+    .unwrap();
+    match &c.checks[0].kind {
+        CheckKind::Probe(ProbeSpec::Http(h)) => {
+            assert_eq!(h.health, vitals_core::spec::HealthFormat::Auto)
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn located_checks_keep_their_text_as_written_for_the_agents() {
+    let env = |n: &str| (n == "DB_HOST").then(|| "db.central".to_string());
+    let c = Config::parse(
+        r#"
+[[token]]
+name = "agent-a"
+role = "reporter"
+secret = "a-long-enough-agent-secret"
+location = "site-a"
+
+[[check]]
+asset = "kis"
+name = "db"
+type = "tcp"
+address = "${DB_HOST}:5432"
+locations = ["site-a", "site-b"]
+quorum = 2
+alert = { count = 2 }
+"#,
+        &env,
+    )
+    .unwrap();
+    let l = c.checks[0].locations.as_ref().unwrap();
+    assert_eq!(l.locations, ["site-a", "site-b"]);
+    assert_eq!(l.quorum, 2);
+    // The agent expands ${DB_HOST} itself; the alert stays on the server.
+    assert!(l.source.contains("${DB_HOST}"), "{}", l.source);
+    assert!(!l.source.contains("alert"), "{}", l.source);
+    // The agent parses it back with its own environment.
+    let back = Config::parse(&format!("[[check]]\n{}", l.source), &|n: &str| {
+        (n == "DB_HOST").then(|| "db.site".to_string())
+    })
+    .unwrap();
+    assert_eq!(back.checks[0].locations, c.checks[0].locations);
+    // Every agent has its own alert rule.
+    assert!(c.rules.iter().any(|r| r.id == "agent:site-a"));
+    assert_eq!(c.ingest.agent_stale_after, Duration::from_secs(120));
+}
+
+#[test]
+fn locations_quorum_and_agent_tokens_are_validated() {
+    let e = errors(
+        r#"
+[[token]]
+name = "agent-a"
+role = "admin"
+secret = "a-long-enough-agent-secret"
+location = "site-a"
+
+[[token]]
+name = "agent-b"
+role = "reporter"
+secret = "another-long-agent-secret"
+location = "site@b"
+
+[[check]]
+asset = "kis"
+name = "db"
+type = "tcp"
+address = "h:1"
+locations = ["site-a", "site-a", "x@y"]
+quorum = 4
+
+[[check]]
+asset = "kis"
+name = "beat"
+type = "heartbeat"
+locations = ["site-a"]
+
+[[check]]
+asset = "kis"
+name = "web"
+type = "tcp"
+address = "h:1"
+quorum = 1
+"#,
+    );
+    let has = |s: &str| e.iter().any(|x| x.contains(s));
+    assert!(
+        has("token[0].location: an agent token is a reporter token"),
+        "{e:?}"
+    );
+    assert!(has("token[1].location: must be letters"), "{e:?}");
+    assert!(has("check[0].locations[1]"), "{e:?}");
+    assert!(has("check[0].locations[2]"), "{e:?}");
+    assert!(has("check[0].quorum: must be 1–3"), "{e:?}");
+    assert!(has("check[1].locations: only polled checks"), "{e:?}");
+    assert!(
+        has("check[2].quorum: is for checks with locations"),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn cron_expressions_arrive_parsed_or_are_errors_at_their_path() {
+    let c = parse(
+        r#"
+[retention]
+cron = "5 3 * * *"
+
+[[check]]
+asset = "a"
+name = "nightly"
+type = "push"
+cron = "0 2 * * *"
+
+[[job]]
+id = "rebuild"
+command = ["true"]
+schedule = "0 4 * * *"
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.retention.cron.as_str(), "5 3 * * *");
+    assert!(matches!(&c.checks[0].schedule, ScheduleSpec::Cron(x) if x.as_str() == "0 2 * * *"));
+    assert!(c.checks[0].build_schedule().is_ok());
+    assert_eq!(c.engine.jobs[0].schedule.as_str(), "0 4 * * *");
+    assert_eq!(RetentionConfig::default().cron.as_str(), "17 * * * *");
+
+    let errs = errors(
+        r#"
+[retention]
+cron = "99 * * * *"
+
+[[job]]
+id = "rebuild"
+command = ["true"]
+schedule = "every night"
+"#,
+    );
+    let joined = errs.join("\n");
+    for want in [
+        "retention.cron: invalid cron expression \"99 * * * *\"",
+        "job[0].schedule: invalid cron expression \"every night\"",
+    ] {
+        assert!(joined.contains(want), "missing {want:?} in:\n{joined}");
+    }
 }

@@ -5,9 +5,9 @@ use vitals_config::Config;
 #[test]
 fn timezone_defaults_to_utc_and_takes_iana_names() {
     let c = Config::parse("", &|_| None).unwrap();
-    assert_eq!(c.ui.timezone, "UTC");
+    assert_eq!(c.ui.timezone, chrono_tz::UTC);
     let c = Config::parse("[ui]\ntimezone = \"Europe/Copenhagen\"\n", &|_| None).unwrap();
-    assert_eq!(c.ui.timezone, "Europe/Copenhagen");
+    assert_eq!(c.ui.timezone, chrono_tz::Europe::Copenhagen);
 }
 
 #[test]

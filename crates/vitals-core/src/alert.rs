@@ -3,7 +3,11 @@
 //!
 //! Fatigue rules kept here:
 //! - one notification per change of state (firing, acknowledged, resolved);
-//! - reminders only while firing and unacknowledged, exactly every `reminder` since the last one;
+//! - reminders only while firing and unacknowledged, exactly every `reminder` since the last one
+//!   — or, with [`ReminderAt::Observed`], only when an observation confirms the alert and more
+//!   than `reminder` has passed in rounded hours (broker-monitor's rule, see [`Alert::observed`]);
+//! - a rule may send only some kinds of notification ([`Policy::send`]), e.g. no "resolved"
+//!   mails to a clinic;
 //! - escalation steps once each, after their delay unacknowledged;
 //! - flapping (too many state changes in a window): one `flapping` notification, then silence
 //!   about fire/resolve until it has been stable for a whole window;
@@ -54,6 +58,41 @@ pub struct Policy {
     pub escalate: Vec<(Duration, Vec<String>)>,
     /// `(changes, window)`: this many fire/resolve changes within the window is flapping.
     pub flapping: Option<(usize, Duration)>,
+    /// When reminders are sent.
+    #[serde(default)]
+    pub reminder_at: ReminderAt,
+    /// The kinds of notification this rule sends; `None`: every kind.
+    #[serde(default)]
+    pub send: Option<Vec<NotificationKind>>,
+}
+
+impl Policy {
+    /// Whether this rule sends notifications of `kind`.
+    pub fn sends(&self, kind: NotificationKind) -> bool {
+        self.send.as_ref().is_none_or(|k| k.contains(&kind))
+    }
+}
+
+/// When a firing, unacknowledged alert is reminded of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReminderAt {
+    /// Exactly every `reminder` since the last notification, by the clock.
+    #[default]
+    Interval,
+    /// Only when an observation confirms the alert, and only once the time since the last
+    /// notification, in hours rounded half to even, is strictly more than `reminder` — the
+    /// broker-monitor's "round(hours)/168 > WEEKS_NOTIFICATION_INTERVAL" for daily runs.
+    Observed,
+}
+
+impl ReminderAt {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReminderAt::Interval => "interval",
+            ReminderAt::Observed => "observed",
+        }
+    }
 }
 
 /// One recorded transition.
@@ -172,12 +211,13 @@ impl Alert {
 
     fn notify(
         &mut self,
+        p: &Policy,
         kind: NotificationKind,
         notifiers: &[String],
         now: Timestamp,
         out: &mut Vec<Send>,
     ) {
-        if notifiers.is_empty() {
+        if notifiers.is_empty() || !p.sends(kind) {
             return;
         }
         self.last_notified = Some(now);
@@ -205,7 +245,7 @@ impl Alert {
         trans.push(self.transition(AlertState::Firing, now, reason));
         if self.note_change(p, now) {
             let notifiers = p.notifiers.clone();
-            self.notify(NotificationKind::Flapping, &notifiers, now, &mut sends);
+            self.notify(p, NotificationKind::Flapping, &notifiers, now, &mut sends);
             return (trans, sends);
         }
         self.maybe_notify_firing(p, now, &mut sends);
@@ -220,7 +260,7 @@ impl Alert {
         {
             self.notified = true;
             let notifiers = p.notifiers.clone();
-            self.notify(NotificationKind::Firing, &notifiers, now, sends);
+            self.notify(p, NotificationKind::Firing, &notifiers, now, sends);
         }
     }
 
@@ -236,10 +276,10 @@ impl Alert {
         self.resolved = Some(now);
         if self.note_change(p, now) {
             let notifiers = p.notifiers.clone();
-            self.notify(NotificationKind::Flapping, &notifiers, now, &mut sends);
+            self.notify(p, NotificationKind::Flapping, &notifiers, now, &mut sends);
         } else if self.notified && !self.flapping && self.suppressed.is_none() {
             let notifiers: Vec<String> = notified_set(p, self.escalation_level);
-            self.notify(NotificationKind::Resolved, &notifiers, now, &mut sends);
+            self.notify(p, NotificationKind::Resolved, &notifiers, now, &mut sends);
         }
         (trans, sends)
     }
@@ -271,7 +311,13 @@ impl Alert {
         self.ack_until = until;
         if self.notified && self.suppressed.is_none() {
             let notifiers = notified_set(p, self.escalation_level);
-            self.notify(NotificationKind::Acknowledged, &notifiers, now, &mut sends);
+            self.notify(
+                p,
+                NotificationKind::Acknowledged,
+                &notifiers,
+                now,
+                &mut sends,
+            );
         }
         Ok((trans, sends))
     }
@@ -309,13 +355,13 @@ impl Alert {
         if !self.notified || self.suppressed.is_some() || self.flapping {
             return (trans, sends);
         }
-        if let Some(every) = p.reminder {
+        if let Some(every) = p.reminder.filter(|_| p.reminder_at == ReminderAt::Interval) {
             if self
                 .last_notified
                 .is_some_and(|l| now.0 - l.0 >= every.as_millis() as i64)
             {
                 let notifiers = notified_set(p, self.escalation_level);
-                self.notify(NotificationKind::Reminder, &notifiers, now, &mut sends);
+                self.notify(p, NotificationKind::Reminder, &notifiers, now, &mut sends);
             }
         }
         let fired = self.fired.unwrap_or(self.started);
@@ -325,9 +371,36 @@ impl Alert {
             }
             self.escalation_level += 1;
             let notifiers = notifiers.clone();
-            self.notify(NotificationKind::Escalation, &notifiers, now, &mut sends);
+            self.notify(p, NotificationKind::Escalation, &notifiers, now, &mut sends);
         }
         (trans, sends)
+    }
+}
+
+impl Alert {
+    /// An observation at `at` confirmed this alert (its condition still holds). With
+    /// [`ReminderAt::Observed`], a firing, unacknowledged alert is reminded of now when the
+    /// hours since its last notification, rounded half to even, are strictly more than the
+    /// reminder interval: with a weekly interval and daily observations, on the eighth day.
+    pub fn observed(&mut self, p: &Policy, at: Timestamp) -> Vec<Send> {
+        let mut sends = Vec::new();
+        if p.reminder_at != ReminderAt::Observed
+            || self.state != AlertState::Firing
+            || !self.notified
+            || self.suppressed.is_some()
+            || self.flapping
+        {
+            return sends;
+        }
+        let (Some(every), Some(last)) = (p.reminder, self.last_notified) else {
+            return sends;
+        };
+        let hours = i128::from(crate::time::rounded_hours(last, at));
+        if hours * i128::from(crate::time::HOUR_MS) > every.as_millis() as i128 {
+            let notifiers = notified_set(p, self.escalation_level);
+            self.notify(p, NotificationKind::Reminder, &notifiers, at, &mut sends);
+        }
+        sends
     }
 }
 
@@ -376,6 +449,7 @@ mod tests {
             reminder: Some(Duration::from_secs(3600)),
             escalate: vec![(Duration::from_secs(1800), vec!["pager".into()])],
             flapping: Some((4, Duration::from_secs(600))),
+            ..Policy::default()
         }
     }
 
@@ -498,6 +572,51 @@ mod tests {
             "{k:?}"
         );
         assert!(k.len() <= 4, "{k:?}");
+    }
+
+    #[test]
+    fn observed_reminders_follow_broker_monitors_rounded_hours() {
+        let week = Duration::from_secs(7 * 86_400);
+        let p = Policy {
+            notifiers: vec!["mail".into()],
+            reminder: Some(week),
+            reminder_at: ReminderAt::Observed,
+            send: Some(vec![NotificationKind::Firing, NotificationKind::Reminder]),
+            ..Policy::default()
+        };
+        let h = 3_600_000i64;
+        let mut a = alert();
+        assert_eq!(
+            kinds(&a.fire(&p, Timestamp(0), "OFFLINE").1),
+            vec![NotificationKind::Firing]
+        );
+        // Time alone never reminds.
+        assert!(a.tick(&p, Timestamp(30 * 24 * h)).1.is_empty());
+        // Daily observations: 168 h is not more than a week; 168 h 30 min rounds to 168 (even).
+        for day in 1..=7 {
+            assert!(
+                a.observed(&p, Timestamp(day * 24 * h)).is_empty(),
+                "day {day}"
+            );
+        }
+        assert!(a.observed(&p, Timestamp(168 * h + h / 2)).is_empty());
+        assert_eq!(
+            kinds(&a.observed(&p, Timestamp(168 * h + h / 2 + 1))),
+            vec![NotificationKind::Reminder]
+        );
+        assert_eq!(a.last_notified, Some(Timestamp(168 * h + h / 2 + 1)));
+        // Acknowledged: no reminders; resolved: no mail, as `send` says.
+        let mut b = alert();
+        b.fire(&p, Timestamp(0), "OFFLINE");
+        let (_, s) = b.acknowledge(&p, "ops", None, None, Timestamp(1)).unwrap();
+        assert!(s.is_empty(), "no acknowledged mails");
+        assert!(b.observed(&p, Timestamp(8 * 24 * h)).is_empty());
+        let (_, s) = b.resolve(&p, Timestamp(9 * 24 * h), "ONLINE");
+        assert!(s.is_empty(), "no resolved mails");
+        // The interval policy ignores observations.
+        let mut c = alert();
+        c.fire(&policy(), Timestamp(0), "down");
+        assert!(c.observed(&policy(), Timestamp(100 * 24 * h)).is_empty());
     }
 
     proptest! {

@@ -301,13 +301,14 @@ impl AssetHealth {
         if h.len() < q.repetition && h.len() != total {
             return None;
         }
-        let mut len = 0i64;
-        let mut failing = 0i64;
+        let mut len = 0i128;
+        let mut failing = 0i128;
         for s in h.iter().take(q.repetition) {
             len += 1;
-            failing += i64::from(*s >= q.score);
+            failing += i128::from(*s >= q.score);
         }
-        Some(len > 0 && 100 * failing >= q.repetition_percent * len)
+        // In i128: any i64 percentage is a valid (if odd) criterion and must not overflow.
+        Some(len > 0 && 100 * failing >= i128::from(q.repetition_percent) * len)
     }
 
     /// `DELETE /health/{uid}/`.
@@ -405,9 +406,9 @@ impl AlarmQuery {
         if window.is_empty() {
             return false;
         }
-        let failing = window.iter().filter(|s| **s >= self.score).count() as i64;
-        // 100·f/|W| ≥ P, in integers: 100·f ≥ P·|W|.
-        100 * failing >= self.repetition_percent * window.len() as i64
+        let failing = window.iter().filter(|s| **s >= self.score).count() as i128;
+        // 100·f/|W| ≥ P, in integers (i128: any i64 P, however odd, cannot overflow).
+        100 * failing >= i128::from(self.repetition_percent) * window.len() as i128
     }
 
     /// The final step: |F| / |H| < A/100 → no alarm. In integers: 100·|F| < A·|H|.
@@ -415,7 +416,7 @@ impl AlarmQuery {
         if population == 0 || failing == 0 {
             return false;
         }
-        (100 * failing as i64) >= self.aggregate_percent * population as i64
+        (100 * failing as i128) >= i128::from(self.aggregate_percent) * population as i128
     }
 }
 

@@ -33,16 +33,20 @@ pub enum NotificationKind {
     Acknowledged,
     /// The alert changes state too often; notifications are held back until it settles.
     Flapping,
+    /// A test message asked for by a person (`vitals notify test`, the UI's test button): it
+    /// belongs to no alert and only proves that the channel delivers.
+    Test,
 }
 
 impl NotificationKind {
-    pub const ALL: [NotificationKind; 6] = [
+    pub const ALL: [NotificationKind; 7] = [
         NotificationKind::Firing,
         NotificationKind::Reminder,
         NotificationKind::Escalation,
         NotificationKind::Resolved,
         NotificationKind::Acknowledged,
         NotificationKind::Flapping,
+        NotificationKind::Test,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +57,7 @@ impl NotificationKind {
             NotificationKind::Resolved => "resolved",
             NotificationKind::Acknowledged => "acknowledged",
             NotificationKind::Flapping => "flapping",
+            NotificationKind::Test => "test",
         }
     }
 
@@ -107,6 +112,14 @@ pub struct AlertView {
     /// E-mail addresses of the asset's contacts (already without unsubscribed ones).
     #[serde(default)]
     pub contacts: Vec<String>,
+    /// The message template family the rule asked for (`template = "aktin_offline"`), for
+    /// channels that have one (e-mail); `None`: the generic templates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// The asset's text metadata when the notification was made (e.g. a broker node's
+    /// `long_name`, `last_contact`, `dwh_version`), for templates.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub details: BTreeMap<String, String>,
 }
 
 /// One message for one notifier, about one alert or a group of them.
@@ -120,6 +133,48 @@ pub struct Notification {
     /// At least one; several when grouped.
     pub alerts: Vec<AlertView>,
     pub created: Timestamp,
+}
+
+/// The rule name a test message carries (its kind `test` and alert id 0 are what mark it).
+pub const TEST_RULE: &str = "vitals-test";
+
+impl Notification {
+    /// A clearly marked test message for one notifier, asked for by `by` at `now`: one
+    /// pseudo-alert (id 0, rule [`TEST_RULE`], status ok) whose title and reason say that it
+    /// is a test and that nothing needs doing. `url` links to the Vitals UI when known.
+    pub fn test(notifier: &str, by: &str, now: Timestamp, url: Option<String>) -> Notification {
+        let view = AlertView {
+            alert_id: 0,
+            rule: TEST_RULE.to_string(),
+            title: format!("Test message from Vitals to notifier {notifier}: no action needed"),
+            status: Status::Ok,
+            state: "test".to_string(),
+            asset: None,
+            asset_name: None,
+            check: None,
+            group: None,
+            assets: Vec::new(),
+            reason: format!(
+                "{by} asked Vitals to send this test message through notifier {notifier:?} \
+                 to check that the channel delivers. It belongs to no alert."
+            ),
+            value: None,
+            labels: BTreeMap::from([("vitals_test".to_string(), "true".to_string())]),
+            started: now,
+            resolved: None,
+            url,
+            contacts: Vec::new(),
+            template: None,
+            details: BTreeMap::new(),
+        };
+        Notification {
+            id: format!("test-{notifier}-{}", now.0),
+            notifier: notifier.to_string(),
+            kind: NotificationKind::Test,
+            alerts: vec![view],
+            created: now,
+        }
+    }
 }
 
 /// How the SMTP connection is secured.
@@ -269,36 +324,89 @@ pub struct LogfileSpec {
     pub keep: u32,
 }
 
-/// Where notifications of one `[[notifier]]` go.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum NotifierSpec {
-    Email(EmailSpec),
-    Slack(SlackSpec),
-    Teams(TeamsSpec),
-    Webhook(WebhookSpec),
-    Alertmanager(AlertmanagerSpec),
-    Logfile(LogfileSpec),
+/// **The one registration of the notifier types**: variant, spec struct, and the name written
+/// as `type = "…"`. [`NotifierSpec`], `TYPES`, `type_name`, the config parser
+/// ([`NotifierSpec::deserialize_kind`]) and the builder of `vitals-notify` derive from it.
+///
+/// It calls the macro `$callback` with the list; a callback matches
+/// `$($variant:ident($spec:ty) = $name:literal,)*`.
+#[macro_export]
+macro_rules! notifier_kinds {
+    ($callback:ident) => {
+        $callback! {
+            Email($crate::notify::EmailSpec) = "email",
+            Slack($crate::notify::SlackSpec) = "slack",
+            Teams($crate::notify::TeamsSpec) = "teams",
+            Webhook($crate::notify::WebhookSpec) = "webhook",
+            Alertmanager($crate::notify::AlertmanagerSpec) = "alertmanager",
+            Logfile($crate::notify::LogfileSpec) = "logfile",
+        }
+    };
 }
 
-impl NotifierSpec {
-    pub const TYPES: [&'static str; 6] = [
-        "email",
-        "slack",
-        "teams",
-        "webhook",
-        "alertmanager",
-        "logfile",
-    ];
+macro_rules! define_notifier_kinds {
+    ($($variant:ident($spec:ty) = $name:literal,)*) => {
+        /// Where notifications of one `[[notifier]]` go: one variant per registered type
+        /// ([`notifier_kinds!`]).
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "type")]
+        pub enum NotifierSpec {
+            $(#[serde(rename = $name)] $variant($spec),)*
+        }
 
-    pub fn type_name(&self) -> &'static str {
+        impl NotifierSpec {
+            /// Every type's name, in registration order.
+            pub const TYPES: [&'static str; [$($name),*].len()] = [$($name),*];
+
+            pub fn type_name(&self) -> &'static str {
+                match self {
+                    $(NotifierSpec::$variant(_) => $name,)*
+                }
+            }
+
+            /// Hands the spec type registered as `name` to `visitor`; `None` for a name that is
+            /// not registered.
+            pub fn deserialize_kind<V: crate::spec::SpecVisitor<NotifierSpec>>(
+                name: &str,
+                visitor: V,
+            ) -> Option<V::Out> {
+                match name {
+                    $($name => Some(visitor.visit::<$spec>(NotifierSpec::$variant)),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+notifier_kinds!(define_notifier_kinds);
+
+impl NotifierSpec {
+    /// Where it delivers, without secrets, for people choosing one to test: the SMTP server
+    /// and static recipients, the URL as scheme and host only (chat webhook URLs carry their
+    /// token), or the file.
+    pub fn target(&self) -> String {
         match self {
-            NotifierSpec::Email(_) => "email",
-            NotifierSpec::Slack(_) => "slack",
-            NotifierSpec::Teams(_) => "teams",
-            NotifierSpec::Webhook(_) => "webhook",
-            NotifierSpec::Alertmanager(_) => "alertmanager",
-            NotifierSpec::Logfile(_) => "logfile",
+            NotifierSpec::Email(s) => {
+                let mut t = format!("smtp {}:{}", s.smtp_host.trim(), s.port());
+                if !s.to.is_empty() {
+                    t.push_str(" to ");
+                    t.push_str(&s.to.join(", "));
+                }
+                if s.to_contacts {
+                    t.push_str(if s.to.is_empty() {
+                        " to the alerts' contacts"
+                    } else {
+                        " and the alerts' contacts"
+                    });
+                }
+                t
+            }
+            NotifierSpec::Slack(SlackSpec { url, .. })
+            | NotifierSpec::Teams(TeamsSpec { url, .. })
+            | NotifierSpec::Webhook(WebhookSpec { url, .. })
+            | NotifierSpec::Alertmanager(AlertmanagerSpec { url, .. }) => origin(url),
+            NotifierSpec::Logfile(s) => s.path.display().to_string(),
         }
     }
 
@@ -356,6 +464,18 @@ impl NotifierSpec {
             }
         }
         errs
+    }
+}
+
+/// `scheme://host[:port]` of a URL: no user info, path or query (they may hold secrets).
+fn origin(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if scheme.is_empty() {
+        host.to_string()
+    } else {
+        format!("{scheme}://{host}")
     }
 }
 
@@ -514,6 +634,17 @@ fn check_header(name: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A short, stable hex digest of `text` (FNV-1a, 64 bits): for ids derived from other ids,
+/// not for security.
+pub fn short_digest(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -537,6 +668,41 @@ mod tests {
 
     fn keys(errs: &[(String, String)]) -> Vec<&str> {
         errs.iter().map(|(k, _)| k.as_str()).collect()
+    }
+
+    #[test]
+    fn targets_name_no_secrets() {
+        let s = NotifierSpec::Slack(SlackSpec {
+            url: "https://hooks.slack.com/services/T0/B0/SECRET?x=1".into(),
+            timeout: default_http_timeout(),
+        });
+        assert_eq!(s.target(), "https://hooks.slack.com");
+        let w = NotifierSpec::Webhook(WebhookSpec {
+            url: "http://user:pw@127.0.0.1:9093/hook#frag".into(),
+            secret: Some("s".into()),
+            headers: BTreeMap::new(),
+            timeout: default_http_timeout(),
+        });
+        assert_eq!(w.target(), "http://127.0.0.1:9093");
+        let mut e = email(&["ops@example.org"]);
+        e.password = Some("hunter2".into());
+        let t = NotifierSpec::Email(e).target();
+        assert_eq!(
+            t,
+            "smtp mail.example.org:587 to ops@example.org and the alerts' contacts"
+        );
+    }
+
+    #[test]
+    fn a_test_message_is_marked_and_belongs_to_no_alert() {
+        let n = Notification::test("ops", "alice", Timestamp(1_000), None);
+        assert_eq!(n.kind, NotificationKind::Test);
+        assert_eq!(n.notifier, "ops");
+        assert_eq!(n.alerts.len(), 1);
+        assert_eq!(n.alerts[0].alert_id, 0);
+        assert!(n.alerts[0].title.starts_with("Test message"));
+        assert!(n.alerts[0].reason.contains("alice"));
+        assert_eq!(serde_json::to_value(&n).unwrap()["kind"], "test");
     }
 
     #[test]
@@ -721,6 +887,8 @@ mod tests {
                 resolved: None,
                 url: None,
                 contacts: vec!["x@y.example".into()],
+                template: None,
+                details: BTreeMap::new(),
             }],
             created: Timestamp(1_700_000_060_000),
         };

@@ -2,8 +2,11 @@
 //!
 //! These are plain data, deserialized from the `[[check]]` tables of `vitals.toml` by
 //! `vitals-config` (which reports every error with its path) and executed by `vitals-probe`.
-//! Each probe spec is `deny_unknown_fields`, so a misspelt key is an error, not a silent default.
+//! Each probe spec is `deny_unknown_fields`, so a misspelt key is an error, not a silent default,
+//! and says what else is wrong with its keys (`validate`). The types are registered once, in
+//! [`probe_kinds!`].
 
+use crate::expr::{PromCondition, RowCondition};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -53,9 +56,11 @@ pub mod duration {
 #[serde(rename_all = "kebab-case")]
 pub enum HealthFormat {
     /// Do not interpret the body as a health document.
-    #[default]
     None,
-    /// Detect health+json, Spring actuator or detail lines from content type and body.
+    /// Detect health+json, Spring actuator or detail lines from content type and body (the
+    /// default: `/actuator/health` shows its components without any setting; a plain `OK`
+    /// body or an HTML page stays plain).
+    #[default]
     Auto,
     /// IETF draft `application/health+json`.
     HealthJson,
@@ -135,6 +140,119 @@ pub struct HttpSpec {
     /// Skip certificate verification (expiry is still reported).
     #[serde(default)]
     pub insecure: bool,
+    /// Keep a string of the answer (e.g. the version of `/version`) with the observation.
+    #[serde(default)]
+    pub capture: Option<CaptureSpec>,
+}
+
+/// An `http(s)://` URL with a host, or its problem under the key `url`.
+fn http_url(url: &str, errs: &mut Vec<(String, String)>) {
+    match url::Url::parse(url) {
+        Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {
+            if u.host_str().is_none_or(str::is_empty) {
+                errs.push(err("url", "URL has no host"));
+            }
+        }
+        Ok(u) => errs.push(err(
+            "url",
+            format!("scheme {:?} is not http or https", u.scheme()),
+        )),
+        Err(e) => errs.push(err("url", e.to_string())),
+    }
+}
+
+impl HttpSpec {
+    /// Every problem of the spec as `(key, message)`, e.g. `("json[0]", "…")` (an empty key is
+    /// the check itself); empty when valid.
+    pub fn validate(&self) -> Vec<(String, String)> {
+        let h = self;
+        let mut errs = Vec::new();
+        http_url(&h.url, &mut errs);
+        if http::Method::from_bytes(h.method.as_bytes()).is_err() || h.method.is_empty() {
+            errs.push(err("method", format!("invalid method {:?}", h.method)));
+        }
+        for (j, code) in h.expect_status.iter().enumerate() {
+            if !(100..=599).contains(code) {
+                errs.push(err(
+                    format!("expect_status[{j}]"),
+                    format!("{code} is not an HTTP status code"),
+                ));
+            }
+        }
+        if let Some(re) = &h.body_regex {
+            if let Err(e) = regex::Regex::new(re) {
+                errs.push(err(
+                    "body_regex",
+                    e.to_string()
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ));
+            }
+        }
+        for (j, cond) in h.json.iter().enumerate() {
+            if let Err(e) = JsonCondition::parse(cond) {
+                errs.push(err(format!("json[{j}]"), e));
+            }
+        }
+        if h.cert_crit_days > h.cert_warn_days {
+            errs.push(err(
+                "cert_crit_days",
+                "must not be more than cert_warn_days",
+            ));
+        }
+        if let (Some(w), Some(c)) = (h.warn_latency, h.crit_latency) {
+            if w > c {
+                errs.push(err("warn_latency", "must not be more than crit_latency"));
+            }
+        }
+        if let Some(c) = &h.capture {
+            let p = "capture";
+            match (&c.regex, &c.json) {
+                (Some(_), Some(_)) | (None, None) => errs.push(err(
+                    p,
+                    "give regex or json: capture = { json = \"/version\" }",
+                )),
+                (Some(re), None) => {
+                    if let Err(e) = regex::Regex::new(re) {
+                        errs.push(err("capture.regex", one_line(&e.to_string())));
+                    }
+                }
+                (None, Some(ptr)) => {
+                    if !ptr.is_empty() && !ptr.starts_with('/') {
+                        errs.push(err(
+                            "capture.json",
+                            format!("JSON pointer must start with '/': {ptr:?}"),
+                        ));
+                    }
+                }
+            }
+            if !valid_id(&c.name) {
+                errs.push(err("capture.name", format!("{:?} {ID_RULE}", c.name)));
+            }
+        }
+        errs
+    }
+}
+
+fn default_capture_name() -> String {
+    "version".to_string()
+}
+
+/// `capture = { regex = '…' }` or `capture = { json = "/version" }` on an http check: the string
+/// becomes a component named `name` (default `version`) whose value is the captured text, so it
+/// is stored, shown, and compared by `kind = "consistent"` rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureSpec {
+    #[serde(default = "default_capture_name")]
+    pub name: String,
+    /// A regex over the body; its first group if it has one, else the whole match.
+    #[serde(default)]
+    pub regex: Option<String>,
+    /// A JSON pointer into the body; a number or boolean is kept as its JSON text.
+    #[serde(default)]
+    pub json: Option<String>,
 }
 
 impl HttpSpec {
@@ -158,6 +276,7 @@ impl HttpSpec {
             cert_crit_days: default_crit_days(),
             ca_file: None,
             insecure: false,
+            capture: None,
         }
     }
 }
@@ -172,6 +291,15 @@ pub struct TcpSpec {
     pub send: Option<String>,
     #[serde(default)]
     pub expect: Option<String>,
+}
+
+impl TcpSpec {
+    /// Every problem of the spec as `(key, message)`; empty when valid.
+    pub fn validate(&self) -> Vec<(String, String)> {
+        let mut errs = Vec::new();
+        check_address(&self.address, "address", &mut errs);
+        errs
+    }
 }
 
 /// `type = "tls"`: handshake and certificate checks (expiry, hostname, chain).
@@ -191,6 +319,20 @@ pub struct TlsSpec {
     pub ca_file: Option<PathBuf>,
 }
 
+impl TlsSpec {
+    /// Every problem of the spec as `(key, message)`, e.g. `("json[0]", "…")` (an empty key is
+    /// the check itself); empty when valid.
+    pub fn validate(&self) -> Vec<(String, String)> {
+        let t = self;
+        let mut errs = Vec::new();
+        check_address(&t.address, "address", &mut errs);
+        if t.crit_days > t.warn_days {
+            errs.push(err("crit_days", "must not be more than warn_days"));
+        }
+        errs
+    }
+}
+
 /// `type = "dns"`: resolve a name and compare the answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -208,6 +350,38 @@ pub struct DnsSpec {
     pub expect: Vec<String>,
 }
 
+impl DnsSpec {
+    /// Every problem of the spec as `(key, message)`, e.g. `("json[0]", "…")` (an empty key is
+    /// the check itself); empty when valid.
+    pub fn validate(&self) -> Vec<(String, String)> {
+        let d = self;
+        let mut errs = Vec::new();
+        const RECORDS: [&str; 9] = ["A", "AAAA", "CNAME", "MX", "TXT", "NS", "PTR", "SRV", "SOA"];
+        if !RECORDS.contains(&d.record.to_ascii_uppercase().as_str()) {
+            errs.push(err(
+                "record",
+                format!(
+                    "unknown record type {:?} (known: {})",
+                    d.record,
+                    RECORDS.join(", ")
+                ),
+            ));
+        }
+        if d.query.trim().is_empty() {
+            errs.push(err("query", "must not be empty"));
+        }
+        if let Some(server) = &d.server {
+            if server.parse::<std::net::SocketAddr>().is_err() {
+                errs.push(err(
+                    "server",
+                    format!("{server:?} is not an address like \"127.0.0.1:53\""),
+                ));
+            }
+        }
+        errs
+    }
+}
+
 /// `type = "exec"`: a Nagios / Monitoring Plugins plugin, run without a shell.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -221,28 +395,487 @@ pub struct ExecSpec {
     pub max_output_bytes: u64,
 }
 
-/// What a polled check does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum ProbeSpec {
-    Http(HttpSpec),
-    Tcp(TcpSpec),
-    Tls(TlsSpec),
-    Dns(DnsSpec),
-    Exec(ExecSpec),
+impl ExecSpec {
+    /// Every problem of the spec as `(key, message)`, e.g. `("json[0]", "…")` (an empty key is
+    /// the check itself); empty when valid.
+    pub fn validate(&self) -> Vec<(String, String)> {
+        let e = self;
+        let mut errs = Vec::new();
+        if e.command.first().is_none_or(|c| c.trim().is_empty()) {
+            errs.push(err(
+                "command",
+                "must name a program: [\"/usr/lib/nagios/plugins/check_dummy\", \"0\"]",
+            ));
+        }
+        errs
+    }
 }
 
-impl ProbeSpec {
-    pub const TYPES: [&'static str; 5] = ["http", "tcp", "tls", "dns", "exec"];
+/// Which IP version an `icmp` check uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum IpVersion {
+    #[serde(rename = "4")]
+    V4,
+    #[serde(rename = "6")]
+    V6,
+    /// The first address the name resolves to.
+    #[default]
+    #[serde(rename = "auto")]
+    Auto,
+}
 
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            ProbeSpec::Http(_) => "http",
-            ProbeSpec::Tcp(_) => "tcp",
-            ProbeSpec::Tls(_) => "tls",
-            ProbeSpec::Dns(_) => "dns",
-            ProbeSpec::Exec(_) => "exec",
+fn default_ping_count() -> u32 {
+    3
+}
+fn default_ping_interval() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_warn_loss() -> f64 {
+    20.0
+}
+fn default_crit_loss() -> f64 {
+    60.0
+}
+
+/// `type = "icmp"`: echo requests (ping) to a host, IPv4 or IPv6.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IcmpSpec {
+    /// A name or an address.
+    pub host: String,
+    /// Echo requests sent (1–100).
+    #[serde(default = "default_ping_count")]
+    pub count: u32,
+    /// Time between two requests (`interval` is the check's own schedule).
+    #[serde(default = "default_ping_interval", with = "duration")]
+    pub packet_interval: Duration,
+    /// `"4"`, `"6"` or `"auto"`.
+    #[serde(default)]
+    pub ip: IpVersion,
+    /// Loss (percent) at or above which the check is `warn` …
+    #[serde(default = "default_warn_loss")]
+    pub warn_loss: f64,
+    /// … and `crit`.
+    #[serde(default = "default_crit_loss")]
+    pub crit_loss: f64,
+    /// Average round trip slower than this is `warn` …
+    #[serde(default, with = "duration::option")]
+    pub warn_rtt: Option<Duration>,
+    /// … and `crit`.
+    #[serde(default, with = "duration::option")]
+    pub crit_rtt: Option<Duration>,
+}
+
+impl IcmpSpec {
+    /// Every problem of the spec as `(key, message)`, e.g. `("json[0]", "…")` (an empty key is
+    /// the check itself); empty when valid.
+    pub fn validate(&self) -> Vec<(String, String)> {
+        let i = self;
+        let mut errs = Vec::new();
+        if i.host.trim().is_empty() {
+            errs.push(err("host", "must not be empty"));
         }
+        if !(1..=100).contains(&i.count) {
+            errs.push(err("count", "must be 1–100"));
+        }
+        if i.packet_interval < Duration::from_millis(10) {
+            errs.push(err("packet_interval", "must be at least 10ms"));
+        }
+        for (k, v) in [("warn_loss", i.warn_loss), ("crit_loss", i.crit_loss)] {
+            if !(0.0..=100.0).contains(&v) {
+                errs.push(err(k, "must be 0–100 (percent)"));
+            }
+        }
+        if i.warn_loss > i.crit_loss {
+            errs.push(err("warn_loss", "must not be more than crit_loss"));
+        }
+        if let (Some(w), Some(c)) = (i.warn_rtt, i.crit_rtt) {
+            if w > c {
+                errs.push(err("warn_rtt", "must not be more than crit_rtt"));
+            }
+        }
+        errs
+    }
+}
+
+/// How a SQL check uses TLS (the libpq `sslmode` words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum SqlTls {
+    /// Plain text.
+    Disable,
+    /// TLS when the server offers it, without verifying the certificate.
+    #[default]
+    Prefer,
+    /// TLS or fail, without verifying the certificate.
+    Require,
+    /// TLS with a certificate from a trusted CA (any host name).
+    VerifyCa,
+    /// TLS with a trusted certificate for this host name.
+    VerifyFull,
+}
+
+fn default_sql_query() -> String {
+    "SELECT 1".to_string()
+}
+fn default_max_rows() -> usize {
+    1000
+}
+
+/// `type = "postgres"` and `type = "mysql"` (MariaDB/MySQL): connect, run one read-only query,
+/// judge its result, and check the user's grants.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlSpec {
+    pub host: String,
+    /// 5432 (postgres) or 3306 (mysql) when absent.
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub database: Option<String>,
+    pub user: String,
+    /// Normally `${ENV}`; never logged or shown.
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub tls: SqlTls,
+    /// PEM bundle of CAs to trust (verify-ca, verify-full) instead of the built-in roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// One statement, run in a read-only transaction.
+    #[serde(default = "default_sql_query")]
+    pub query: String,
+    /// Each must hold or the check is `crit`: `rows >= 1`, `state == "ready"`, `lag < 30`.
+    #[serde(default)]
+    pub conditions: Vec<String>,
+    /// Each must hold or the check is `warn`.
+    #[serde(default)]
+    pub warn_conditions: Vec<String>,
+    /// Table → privileges the user must hold on it (`SELECT`, `INSERT`, `UPDATE`, `DELETE`).
+    #[serde(default)]
+    pub grants: BTreeMap<String, Vec<String>>,
+    /// Rows read at most; more fails the check.
+    #[serde(default = "default_max_rows")]
+    pub max_rows: usize,
+}
+
+impl SqlSpec {
+    /// Every problem of the spec as `(key, message)`, e.g. `("json[0]", "…")` (an empty key is
+    /// the check itself); empty when valid.
+    pub fn validate(&self) -> Vec<(String, String)> {
+        let q = self;
+        let mut errs = Vec::new();
+        if q.host.trim().is_empty() {
+            errs.push(err("host", "must not be empty"));
+        }
+        if q.user.trim().is_empty() {
+            errs.push(err("user", "must not be empty"));
+        }
+        if q.port == Some(0) {
+            errs.push(err("port", "must be 1–65535"));
+        }
+        if q.query.trim().trim_end_matches(';').trim().is_empty() {
+            errs.push(err("query", "must not be empty"));
+        }
+        if q.ca_file.is_some() && matches!(q.tls, SqlTls::Disable) {
+            errs.push(err(
+                "ca_file",
+                "is for tls = \"verify-ca\" or \"verify-full\"",
+            ));
+        }
+        if q.max_rows == 0 {
+            errs.push(err("max_rows", "must be at least 1"));
+        }
+        for (key, list) in [
+            ("conditions", &q.conditions),
+            ("warn_conditions", &q.warn_conditions),
+        ] {
+            for (j, c) in list.iter().enumerate() {
+                if let Err(e) = RowCondition::parse(c) {
+                    errs.push(err(format!("{key}[{j}]"), e));
+                }
+            }
+        }
+        for (table, privileges) in &q.grants {
+            if table.trim().is_empty() {
+                errs.push(err("grants", "a table name is empty"));
+            }
+            if privileges.is_empty() {
+                errs.push(err(
+                    format!("grants.{table}"),
+                    "name at least one privilege",
+                ));
+            }
+            for p in privileges {
+                if !["SELECT", "INSERT", "UPDATE", "DELETE"]
+                    .contains(&p.to_ascii_uppercase().as_str())
+                {
+                    errs.push(err(
+                        format!("grants.{table}"),
+                        format!("unknown privilege {p:?} (known: SELECT, INSERT, UPDATE, DELETE)"),
+                    ));
+                }
+            }
+        }
+        errs
+    }
+}
+
+// The password stays out of debug output and logs.
+impl std::fmt::Debug for SqlSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlSpec")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("database", &self.database)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("tls", &self.tls)
+            .field("query", &self.query)
+            .finish_non_exhaustive()
+    }
+}
+
+fn default_prom_max_body() -> u64 {
+    16 * 1024 * 1024
+}
+
+/// `type = "prometheus"`: scrape an exposition endpoint (node_exporter, windows_exporter,
+/// cAdvisor, any exporter) and judge it with conditions such as
+/// `count(container_last_seen{name=~"aktin-.*"}) >= 3`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusSpec {
+    /// Absolute `http://` or `https://` URL, e.g. `http://node:9100/metrics`.
+    pub url: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Each must hold or the check is `crit`.
+    #[serde(default)]
+    pub conditions: Vec<String>,
+    /// Each must hold or the check is `warn`.
+    #[serde(default)]
+    pub warn_conditions: Vec<String>,
+    /// A longer exposition fails the check.
+    #[serde(default = "default_prom_max_body")]
+    pub max_body_bytes: u64,
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+impl PrometheusSpec {
+    /// Every problem of the spec as `(key, message)`, e.g. `("json[0]", "…")` (an empty key is
+    /// the check itself); empty when valid.
+    pub fn validate(&self) -> Vec<(String, String)> {
+        let pr = self;
+        let mut errs = Vec::new();
+        http_url(&pr.url, &mut errs);
+        if pr.conditions.is_empty() && pr.warn_conditions.is_empty() {
+            errs.push(err(
+                "conditions",
+                "give at least one condition, e.g. 'up == 1'",
+            ));
+        }
+        for (key, list) in [
+            ("conditions", &pr.conditions),
+            ("warn_conditions", &pr.warn_conditions),
+        ] {
+            for (j, c) in list.iter().enumerate() {
+                if let Err(e) = PromCondition::parse(c) {
+                    errs.push(err(format!("{key}[{j}]"), e));
+                }
+            }
+        }
+        errs
+    }
+}
+
+fn default_log_warn() -> Option<u64> {
+    Some(1)
+}
+fn default_quote_lines() -> usize {
+    3
+}
+fn default_log_max_read() -> u64 {
+    16 * 1024 * 1024
+}
+
+/// `type = "log"`: follow a log file (through rotation and truncation) and count the lines
+/// matching `patterns` in each interval; one observation per interval quotes the first ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSpec {
+    pub file: PathBuf,
+    /// Regexes; a line matching any of them counts.
+    pub patterns: Vec<String>,
+    /// Regexes; a line matching any of them never counts.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// This many matching lines in one interval is `warn` (default 1) …
+    #[serde(default = "default_log_warn")]
+    pub warn_count: Option<u64>,
+    /// … and this many `crit`.
+    #[serde(default)]
+    pub crit_count: Option<u64>,
+    /// Matching lines quoted in the reason (0–20).
+    #[serde(default = "default_quote_lines")]
+    pub quote_lines: usize,
+    /// Bytes read at most per run; the rest is read by the next run.
+    #[serde(default = "default_log_max_read")]
+    pub max_read_bytes: u64,
+}
+
+impl LogSpec {
+    /// Every problem of the spec as `(key, message)`, e.g. `("json[0]", "…")` (an empty key is
+    /// the check itself); empty when valid.
+    pub fn validate(&self) -> Vec<(String, String)> {
+        let l = self;
+        let mut errs = Vec::new();
+        if l.file.as_os_str().is_empty() {
+            errs.push(err("file", "must not be empty"));
+        }
+        if l.patterns.is_empty() {
+            errs.push(err(
+                "patterns",
+                "give at least one pattern, e.g. [\"ERROR\"]",
+            ));
+        }
+        for (key, list) in [("patterns", &l.patterns), ("exclude", &l.exclude)] {
+            for (j, re) in list.iter().enumerate() {
+                if let Err(e) = regex::bytes::Regex::new(re) {
+                    errs.push(err(format!("{key}[{j}]"), one_line(&e.to_string())));
+                }
+            }
+        }
+        if let (Some(w), Some(c)) = (l.warn_count, l.crit_count) {
+            if w > c {
+                errs.push(err("warn_count", "must not be more than crit_count"));
+            }
+        }
+        if l.warn_count == Some(0) || l.crit_count == Some(0) {
+            errs.push(err("", "warn_count and crit_count must be at least 1"));
+        }
+        if l.quote_lines > 20 {
+            errs.push(err("quote_lines", "must be 0–20"));
+        }
+        if l.max_read_bytes < 4096 {
+            errs.push(err("max_read_bytes", "must be at least 4096"));
+        }
+        errs
+    }
+}
+
+/// **The one registration of the polled check types**: variant, spec struct, and the name
+/// written as `type = "…"`. Everything that lists the types derives from this list —
+/// [`ProbeSpec`], [`ProbeKind`], `TYPES` and `type_name`, the config parser (which deserializes
+/// a check's keys by the name, [`ProbeSpec::deserialize_kind`]), the probe dispatcher of
+/// `vitals-probe`, the per-type metrics and `vitals probe --type`. Adding a type is its spec
+/// struct here, one line below, its probe module, its example and its docs (ARCHITECTURE.md).
+///
+/// It calls the macro `$callback` with the list; a callback matches
+/// `$($variant:ident($spec:ty) = $name:literal,)*`.
+#[macro_export]
+macro_rules! probe_kinds {
+    ($callback:ident) => {
+        $callback! {
+            Http($crate::spec::HttpSpec) = "http",
+            Tcp($crate::spec::TcpSpec) = "tcp",
+            Tls($crate::spec::TlsSpec) = "tls",
+            Dns($crate::spec::DnsSpec) = "dns",
+            Exec($crate::spec::ExecSpec) = "exec",
+            Icmp($crate::spec::IcmpSpec) = "icmp",
+            Postgres($crate::spec::SqlSpec) = "postgres",
+            Mysql($crate::spec::SqlSpec) = "mysql",
+            Prometheus($crate::spec::PrometheusSpec) = "prometheus",
+            Log($crate::spec::LogSpec) = "log",
+        }
+    };
+}
+
+/// Deserializes the keys of one registered kind into its spec, for whoever holds them (the
+/// config parser, with its own error reporting). `wrap` makes the spec enum of the result.
+pub trait SpecVisitor<S> {
+    type Out;
+    fn visit<T: serde::de::DeserializeOwned>(self, wrap: fn(T) -> S) -> Self::Out;
+}
+
+macro_rules! define_probe_kinds {
+    ($($variant:ident($spec:ty) = $name:literal,)*) => {
+        /// What a polled check does: one variant per registered type ([`probe_kinds!`]).
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "type")]
+        pub enum ProbeSpec {
+            $(#[serde(rename = $name)] $variant($spec),)*
+        }
+
+        /// The type of a [`ProbeSpec`], without its keys; in registration order, so that
+        /// `kind as usize` indexes [`ProbeSpec::TYPES`].
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ProbeKind {
+            $($variant,)*
+        }
+
+        impl ProbeKind {
+            pub const ALL: [ProbeKind; [$($name),*].len()] = [$(ProbeKind::$variant),*];
+
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(ProbeKind::$variant => $name,)*
+                }
+            }
+
+            pub fn from_name(name: &str) -> Option<ProbeKind> {
+                match name {
+                    $($name => Some(ProbeKind::$variant),)*
+                    _ => None,
+                }
+            }
+        }
+
+        impl ProbeSpec {
+            /// Every polled type's name, in registration order.
+            pub const TYPES: [&'static str; [$($name),*].len()] = [$($name),*];
+
+            pub fn kind(&self) -> ProbeKind {
+                match self {
+                    $(ProbeSpec::$variant(_) => ProbeKind::$variant,)*
+                }
+            }
+
+            /// Every problem of the spec as `(key, message)`; empty when valid.
+            pub fn validate(&self) -> Vec<(String, String)> {
+                match self {
+                    $(ProbeSpec::$variant(s) => s.validate(),)*
+                }
+            }
+
+            /// Hands the spec type registered as `name` to `visitor`; `None` for a name that is
+            /// not registered.
+            pub fn deserialize_kind<V: SpecVisitor<ProbeSpec>>(
+                name: &str,
+                visitor: V,
+            ) -> Option<V::Out> {
+                match name {
+                    $($name => Some(visitor.visit::<$spec>(ProbeSpec::$variant)),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+probe_kinds!(define_probe_kinds);
+
+impl ProbeSpec {
+    pub fn type_name(&self) -> &'static str {
+        self.kind().name()
+    }
+
+    /// Index of the type in [`ProbeSpec::TYPES`].
+    pub fn type_index(&self) -> usize {
+        self.kind() as usize
     }
 }
 
@@ -286,7 +919,17 @@ pub enum CheckKind {
 }
 
 impl CheckKind {
-    pub const TYPES: [&'static str; 7] = ["http", "tcp", "tls", "dns", "exec", "push", "heartbeat"];
+    /// Every type: the polled ones ([`ProbeSpec::TYPES`]), then `push` and `heartbeat`.
+    pub const TYPES: [&'static str; ProbeSpec::TYPES.len() + 2] = {
+        let mut out = ["push"; ProbeSpec::TYPES.len() + 2];
+        let mut i = 0;
+        while i < ProbeSpec::TYPES.len() {
+            out[i] = ProbeSpec::TYPES[i];
+            i += 1;
+        }
+        out[i + 1] = "heartbeat";
+        out
+    };
 
     pub fn type_name(&self) -> &'static str {
         match self {
@@ -301,6 +944,38 @@ impl CheckKind {
             CheckKind::Probe(p) => Some(p),
             _ => None,
         }
+    }
+}
+
+/// An id (asset, check, component name, …): what URLs, metrics labels and files can carry.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 200
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@'))
+}
+
+/// What [`valid_id`] wants, as an error message after the offending value.
+pub const ID_RULE: &str = "must be 1–200 characters of letters, digits and - _ . : @";
+
+/// One `(key, message)` of a spec's `validate`.
+fn err(key: impl Into<String>, message: impl Into<String>) -> (String, String) {
+    (key.into(), message.into())
+}
+
+/// A regex error message on one line.
+fn one_line(msg: &str) -> String {
+    msg.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn check_address(addr: &str, key: &str, errs: &mut Vec<(String, String)>) {
+    let ok = match addr.rsplit_once(':') {
+        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0),
+        None => false,
+    };
+    if !ok {
+        errs.push(err(key, format!("{addr:?} is not host:port")));
     }
 }
 
@@ -468,6 +1143,30 @@ mod tests {
         assert!(JsonCondition::parse("status == 1").is_err());
         assert!(JsonCondition::parse("/a <").is_err());
         assert!(JsonCondition::parse("/a < x").is_err());
+    }
+
+    #[test]
+    fn every_registered_kind_has_its_name_and_index() {
+        assert_eq!(ProbeKind::ALL.len(), ProbeSpec::TYPES.len());
+        for (i, k) in ProbeKind::ALL.iter().enumerate() {
+            assert_eq!(*k as usize, i);
+            assert_eq!(k.name(), ProbeSpec::TYPES[i]);
+            assert_eq!(ProbeKind::from_name(k.name()), Some(*k));
+        }
+        assert_eq!(ProbeKind::from_name("smtp"), None);
+        let http = ProbeSpec::Http(HttpSpec::new("http://x/"));
+        assert_eq!((http.type_name(), http.type_index()), ("http", 0));
+        assert_eq!(
+            &CheckKind::TYPES[..ProbeSpec::TYPES.len()],
+            &ProbeSpec::TYPES[..]
+        );
+        assert_eq!(
+            &CheckKind::TYPES[ProbeSpec::TYPES.len()..],
+            &["push", "heartbeat"]
+        );
+        // The serde form keeps `type = "<name>"`.
+        let json = serde_json::to_value(&http).unwrap();
+        assert_eq!(json["type"], "http");
     }
 
     #[test]

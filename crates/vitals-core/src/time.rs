@@ -58,6 +58,24 @@ impl Timestamp {
     }
 }
 
+/// Milliseconds in an hour.
+pub const HOUR_MS: i64 = 3_600_000;
+
+/// The hours between two times as broker-monitor counts them: the absolute difference rounded
+/// to a whole number, ties to even (Python's `round`), so 24 h 30 min is 24 and 25 h 30 min is
+/// 26. Compare the result strictly (`>`) with a threshold.
+pub fn rounded_hours(a: Timestamp, b: Timestamp) -> i64 {
+    let d = (i128::from(b.0) - i128::from(a.0)).abs();
+    let h = i128::from(HOUR_MS);
+    let (q, r) = (d / h, d % h);
+    let q = if 2 * r > h || (2 * r == h && q % 2 == 1) {
+        q + 1
+    } else {
+        q
+    };
+    i64::try_from(q).unwrap_or(i64::MAX)
+}
+
 impl std::fmt::Display for Timestamp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.to_rfc3339())
@@ -77,5 +95,17 @@ mod tests {
         assert_eq!(a, c);
         assert_eq!(a.to_rfc3339(), "2024-05-02T08:15:30.123Z");
         assert!(Timestamp::parse("yesterday").is_none());
+    }
+
+    #[test]
+    fn hours_round_half_to_even_and_ignore_the_sign() {
+        let h = |ms: i64| rounded_hours(Timestamp(0), Timestamp(ms));
+        assert_eq!(h(24 * HOUR_MS + HOUR_MS / 2), 24); // tie → even
+        assert_eq!(h(25 * HOUR_MS + HOUR_MS / 2), 26); // tie → even
+        assert_eq!(h(24 * HOUR_MS + HOUR_MS / 2 + 1), 25);
+        assert_eq!(h(24 * HOUR_MS + HOUR_MS / 2 - 1), 24);
+        assert_eq!(h(-25 * HOUR_MS), 25);
+        assert_eq!(h(HOUR_MS / 2), 0);
+        assert!(rounded_hours(Timestamp(i64::MIN), Timestamp(i64::MAX)) > 0);
     }
 }

@@ -1,6 +1,8 @@
 //! One collection cycle over N emulated nodes (default 1,000), against the emulated broker on
 //! loopback and a fresh SQLite store: `cargo run --release -p vitals-fleet --example
-//! fleet_bench -- [NODES] [CONCURRENCY]`. Prints one line per cycle and the target.
+//! fleet_bench -- [NODES] [CONCURRENCY]`. Prints one line per cycle and the target, and the
+//! time broker-monitor's working directory takes to write after each cycle (its own line; not
+//! part of the collection target).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,7 +22,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &dir.path().join("bench.db"),
     )?);
     let broker = Emulator::start("bench-admin").await?;
-    let day0 = vitals_scheduler::now().add_millis(-2 * 86_400_000);
+    let day0 = vitals_core::SystemClock::now().add_millis(-2 * 86_400_000);
     broker.populate(nodes, day0, true);
     let settings = Settings {
         base: url::Url::parse(&format!("{}/", broker.url()))?,
@@ -28,10 +30,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         timeout: Duration::from_secs(30),
         concurrency,
         expected_dwh: vitals_fleet::version::Version::parse("1.5.1"),
+        expected_dwh_text: Some("1.5.1".into()),
+        expected_i2b2: None,
         mapping: None,
         contacts: Default::default(),
     };
     let collector = Collector::new(settings, store.clone())?;
+    let workdir = vitals_fleet::workdir::WorkDir::new(dir.path().join("workdir"));
     let mut worst: f64 = 0.0;
     for (label, day) in [
         ("first (all new)", 0),
@@ -51,6 +56,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             cycle.samples,
             cycle.observations.len(),
             cycle.failed
+        );
+        let t = Instant::now();
+        let w = workdir.write_nodes(now, &cycle.raw);
+        println!(
+            "  working directory after it: {} files changed, {} problems: {:.3} s",
+            w.files,
+            w.errors.len(),
+            t.elapsed().as_secs_f64()
         );
     }
     println!(

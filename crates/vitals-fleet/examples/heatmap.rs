@@ -20,7 +20,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &dir.path().join("h.db"),
     )?);
     let broker = Emulator::start("demo").await?;
-    let now = vitals_scheduler::now();
+    let now = vitals_core::SystemClock::now();
     let first = now.add_millis(-(DAYS as i64 - 1) * 86_400_000);
     broker.populate(nodes, first, false);
     let settings = Settings {
@@ -29,6 +29,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         timeout: Duration::from_secs(30),
         concurrency: 16,
         expected_dwh: None,
+        expected_dwh_text: None,
+        expected_i2b2: None,
         mapping: None,
         contacts: Default::default(),
     };

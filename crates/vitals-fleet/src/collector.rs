@@ -17,14 +17,14 @@ use crate::daily::{self, day_of, year_of, ErrorRate};
 use crate::history::{diff_resource, merge_errors};
 use crate::status::{self, NodeStatus, Thresholds};
 use crate::version::{drift, Drift, Version};
-use crate::xml::{self, ImportStats, NodeEntry};
+use crate::xml::{self, ImportStats, NodeEntry, RawTimes};
 use crate::{BROKER_ASSET, CHECK_BROKER, CHECK_STATUS, CHECK_VERSION, GROUP, NODE_KEY, RESOURCES};
 use futures_util::StreamExt;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use vitals_config::broker::{NodeInfo, NodeMapping};
+use vitals_config::broker::{Contact, NodeInfo, NodeMapping};
 use vitals_config::BrokerConfig;
 use vitals_core::{Observation, Status, Timestamp, Value};
 use vitals_store::{
@@ -46,8 +46,12 @@ pub struct Settings {
     pub timeout: Duration,
     pub concurrency: usize,
     pub expected_dwh: Option<Version>,
+    /// `expected_dwh_version` and `expected_i2b2_version` as written (for the node mails).
+    pub expected_dwh_text: Option<String>,
+    pub expected_i2b2: Option<String>,
     pub mapping: Option<PathBuf>,
-    pub contacts: BTreeMap<String, Vec<String>>,
+    /// Node id → contacts from `[broker.contacts]`.
+    pub contacts: BTreeMap<String, Vec<Contact>>,
 }
 
 impl Settings {
@@ -64,14 +68,28 @@ impl Settings {
                 format!("broker.expected_dwh_version: {v:?} is not a version like \"1.5.1\"")
             })?),
         };
+        let mut contacts = BTreeMap::new();
+        for (node, list) in &b.contacts {
+            let list = list
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    c.to_contact()
+                        .map_err(|e| format!("broker.contacts.{node}[{i}]: {e}"))
+                })
+                .collect::<Result<Vec<Contact>, String>>()?;
+            contacts.insert(node.clone(), list);
+        }
         Ok(Settings {
             base,
             api_key: b.api_key.clone(),
             timeout: b.timeout,
             concurrency: b.concurrency.max(1),
             expected_dwh,
+            expected_dwh_text: b.expected_dwh_version.clone(),
+            expected_i2b2: b.expected_i2b2_version.clone(),
             mapping: b.mapping.clone(),
-            contacts: b.contacts.clone(),
+            contacts,
         })
     }
 }
@@ -88,6 +106,33 @@ pub struct Cycle {
     pub failed: usize,
     /// Samples written.
     pub samples: usize,
+    /// What the broker said, as it said it, per node (for broker-monitor's working directory).
+    pub raw: Vec<NodeRaw>,
+    /// The mapping used (for the working directory and Confluence).
+    pub mapping: NodeMapping,
+}
+
+/// One node's answers as the broker wrote them.
+#[derive(Debug, Clone)]
+pub struct NodeRaw {
+    pub id: String,
+    /// `last-contact` from the node list.
+    pub last_contact: Option<String>,
+    /// The statistics and their raw timestamps; `None` when they could not be read.
+    pub stats: Option<(ImportStats, RawTimes)>,
+    /// The four resources (absent when the statistics failed: they were not asked for).
+    pub resources: Vec<(&'static str, RawResource)>,
+}
+
+/// One resource fetch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawResource {
+    /// The entries in document order.
+    Entries(Vec<(String, String)>),
+    /// 404: never uploaded (or removed).
+    NotFound,
+    /// Any other failure (timeout, HTTP error, bad XML).
+    Failed(String),
 }
 
 /// Why a collection could not run at all (a failing node is an observation, not this).
@@ -116,12 +161,12 @@ pub struct Collector {
 }
 
 /// One resource: `Ok(None)` = 404 (never uploaded).
-type ResourceFetch = Result<Option<BTreeMap<String, String>>, String>;
+type ResourceFetch = Result<Option<Vec<(String, String)>>, String>;
 
 /// What polling one node brought back.
 struct Fetched {
     entry: NodeEntry,
-    stats: Result<ImportStats, String>,
+    stats: Result<(ImportStats, RawTimes), String>,
     /// Per resource: `Ok(None)` = 404 (never uploaded).
     resources: Vec<(&'static str, ResourceFetch)>,
     took: Duration,
@@ -216,7 +261,7 @@ impl Collector {
         let stats_path = format!("broker/node/{id}/stats");
         let stats = match self.get(&stats_path).await {
             Ok(Some(body)) => {
-                xml::parse_stats(&body).map_err(|e| format!("{} in /{stats_path}", e.0))
+                xml::parse_stats_raw(&body).map_err(|e| format!("{} in /{stats_path}", e.0))
             }
             Ok(None) => Err(format!("404 Not Found on /{stats_path}")),
             Err(e) => Err(e),
@@ -227,7 +272,7 @@ impl Collector {
             for name in RESOURCES {
                 let path = format!("broker/node/{id}/{name}");
                 let r = match self.get(&path).await {
-                    Ok(Some(body)) => xml::parse_properties(&body)
+                    Ok(Some(body)) => xml::parse_properties_ordered(&body)
                         .map(Some)
                         .map_err(|e| format!("{} in /{path}", e.0)),
                     Ok(None) => Ok(None),
@@ -261,6 +306,7 @@ impl Collector {
             ..AssetRecord::default()
         };
         cycle.assets.push(broker_asset);
+        cycle.mapping = mapping.clone();
         let started = Instant::now();
         let list = match self.get("broker/node").await {
             Ok(Some(body)) => {
@@ -322,7 +368,6 @@ impl Collector {
                         .unwrap_or_else(|| format!("node {id}")),
                 )
             });
-            cycle.assets.push(self.asset(&f.entry, &info));
             let mut history = samples_by.remove(&id).unwrap_or_default();
 
             // The poll itself.
@@ -344,9 +389,26 @@ impl Collector {
                 cycle.failed += 1;
             }
             cycle.observations.push(poll);
+            cycle.raw.push(NodeRaw {
+                id: id.clone(),
+                last_contact: f.entry.last_contact_raw.clone(),
+                stats: f.stats.as_ref().ok().cloned(),
+                resources: f
+                    .resources
+                    .iter()
+                    .map(|(name, r)| {
+                        let raw = match r {
+                            Ok(Some(entries)) => RawResource::Entries(entries.clone()),
+                            Ok(None) => RawResource::NotFound,
+                            Err(e) => RawResource::Failed(e.clone()),
+                        };
+                        (*name, raw)
+                    })
+                    .collect(),
+            });
 
             // Today's sample and errors.
-            if let Ok(stats) = &f.stats {
+            if let Ok((stats, _)) = &f.stats {
                 let contact = f
                     .entry
                     .last_contact
@@ -377,7 +439,7 @@ impl Collector {
                 let key = (id.clone(), name.to_string());
                 let old = resources_by.get(&key).map(|r| &r.entries);
                 let new = match r {
-                    Ok(Some(m)) => m.clone(),
+                    Ok(Some(m)) => m.iter().cloned().collect(),
                     // Gone from the broker after it was there: every key is removed.
                     Ok(None) if old.is_some_and(|o| !o.is_empty()) => BTreeMap::new(),
                     _ => continue,
@@ -417,6 +479,12 @@ impl Collector {
             let dwh = resources_by
                 .get(&(id.clone(), "versions".to_string()))
                 .and_then(|r| r.entries.get("dwh-j2ee").cloned());
+            let live = LiveFacts {
+                last_contact: contact,
+                last_write: status::last_write(&history),
+                dwh_version: dwh.clone(),
+            };
+            cycle.assets.push(self.asset(&f.entry, &info, &live));
             if let Some(o) = version_observation(
                 &id,
                 now,
@@ -434,8 +502,9 @@ impl Collector {
     }
 
     /// The asset of a node: name from the mapping (else the certificate's CN), group `aktin`,
-    /// JIRA labels as labels, the mapping's fields and the contacts as metadata.
-    fn asset(&self, entry: &NodeEntry, info: &NodeInfo) -> AssetRecord {
+    /// JIRA labels as labels, the mapping's fields, the contacts and what the node mails say
+    /// (last contact and write, versions) as metadata.
+    fn asset(&self, entry: &NodeEntry, info: &NodeInfo, live: &LiveFacts) -> AssetRecord {
         use serde_json::Value as J;
         let mut meta = serde_json::Map::new();
         meta.insert(NODE_KEY.into(), J::String(entry.id.clone()));
@@ -489,18 +558,48 @@ impl Collector {
                 J::Array(info.jira_labels.iter().cloned().map(J::String).collect()),
             );
         }
-        let mut contacts = info.contacts.clone();
+        let mut contacts: Vec<Contact> = info.contacts.clone();
         for c in self.settings.contacts.get(&entry.id).into_iter().flatten() {
-            if !contacts.iter().any(|x| x.eq_ignore_ascii_case(c)) {
+            if !contacts
+                .iter()
+                .any(|x| x.email.eq_ignore_ascii_case(&c.email))
+            {
                 contacts.push(c.clone());
             }
         }
         if !contacts.is_empty() {
+            // Who is mailed (broker-monitor's rule: the emergency department's main contacts
+            // and IT, minus those who opted out) — what the e-mail notifier reads …
             meta.insert(
                 "contacts".into(),
-                J::Array(contacts.into_iter().map(J::String).collect()),
+                J::Array(
+                    vitals_config::broker::recipients(&contacts)
+                        .into_iter()
+                        .map(J::String)
+                        .collect(),
+                ),
+            );
+            // … and everyone with their role, for the node's page.
+            meta.insert(
+                "contact_list".into(),
+                serde_json::to_value(&contacts).unwrap_or(J::Null),
             );
         }
+        let mut put_time = |k: &str, t: Option<Timestamp>| {
+            if let Some(t) = t {
+                meta.insert(k.into(), J::String(t.to_rfc3339()));
+            }
+        };
+        put_time("last_contact", live.last_contact);
+        put_time("last_write", live.last_write);
+        let mut put_text = |k: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                meta.insert(k.into(), J::String(v.clone()));
+            }
+        };
+        put_text("dwh_version", &live.dwh_version);
+        put_text("expected_dwh_version", &self.settings.expected_dwh_text);
+        put_text("expected_i2b2_version", &self.settings.expected_i2b2);
         AssetRecord {
             id: entry.id.clone(),
             name: info.common_name.clone(),
@@ -514,6 +613,13 @@ impl Collector {
             metadata: meta,
         }
     }
+}
+
+/// What a node's mails say about it now.
+struct LiveFacts {
+    last_contact: Option<Timestamp>,
+    last_write: Option<Timestamp>,
+    dwh_version: Option<String>,
 }
 
 fn micros(d: Duration) -> u64 {
@@ -575,12 +681,22 @@ pub fn status_observation(
         v("error_rate_7d", r.percent());
     }
     if let Some(c) = contact {
-        v("hours_since_contact", daily::whole_hours(c, now) as f64);
+        v("hours_since_contact", daily::hours(c, now) as f64);
     }
     if let Some(w) = status::last_write(history) {
-        v("hours_since_write", daily::whole_hours(w, now) as f64);
+        v("hours_since_write", daily::hours(w, now) as f64);
     }
     v("notify", if st.notifies() { 1.0 } else { 0.0 });
+    for value in [crate::VALUE_OFFLINE, crate::VALUE_NO_IMPORTS] {
+        v(
+            value,
+            if st.mail_value() == Some(value) {
+                1.0
+            } else {
+                0.0
+            },
+        );
+    }
     o
 }
 
@@ -611,8 +727,9 @@ pub fn version_observation(
         Drift::Missing => return None,
     };
     let mut o = Observation::new(node, CHECK_VERSION, now, status, reason);
-    o.values
-        .push(Value::new("notify", if notify { 1.0 } else { 0.0 }));
+    let flag = if notify { 1.0 } else { 0.0 };
+    o.values.push(Value::new("notify", flag));
+    o.values.push(Value::new(crate::VALUE_OUTDATED, flag));
     Some(o)
 }
 

@@ -57,9 +57,10 @@ pub fn year_days(year: i32) -> Option<(i64, i64)> {
     Some(((first - epoch).num_days(), (last - epoch).num_days()))
 }
 
-/// Whole hours from `from` to `to` (rounded down; negative if `to` is earlier).
-pub fn whole_hours(from: Timestamp, to: Timestamp) -> i64 {
-    to.0.saturating_sub(from.0).div_euclid(HOUR_MS)
+/// Hours between two times as broker-monitor counts them: the absolute difference rounded
+/// half to even (24 h 30 min is 24, 24 h 31 min is 25); compare strictly (`>`).
+pub fn hours(from: Timestamp, to: Timestamp) -> i64 {
+    vitals_core::time::rounded_hours(from, to)
 }
 
 /// An error rate in hundredths of a percent: `ErrorRate(499)` is 4.99 %.
@@ -139,8 +140,9 @@ pub fn build_sample(
     prev: Option<&FleetSample>,
 ) -> FleetSample {
     let day = day_of(polled);
+    // broker-monitor compares the starts to the second (as `%Y-%m-%d %H:%M:%S` in UTC).
     let daily = prev
-        .filter(|p| p.day == day - 1 && p.last_start == stats.start)
+        .filter(|p| p.day == day - 1 && same_second(p.last_start, stats.start))
         .map(|p| FleetCounts {
             imported: stats.imported.saturating_sub(p.imported),
             updated: stats.updated.saturating_sub(p.updated),
@@ -161,6 +163,10 @@ pub fn build_sample(
         failed: stats.failed,
         daily,
     }
+}
+
+fn same_second(a: Timestamp, b: Timestamp) -> bool {
+    a.0.div_euclid(1000) == b.0.div_euclid(1000)
 }
 
 /// Puts `today` into `samples` (oldest first), replacing a sample of the same day.
@@ -229,6 +235,11 @@ mod tests {
         let (a, b) = year_days(2024).unwrap();
         assert_eq!(b - a, 365); // leap year
         assert_eq!(date_string(a), "2024-01-01");
-        assert_eq!(whole_hours(Timestamp(0), Timestamp(HOUR_MS * 25 - 1)), 24);
+        assert_eq!(hours(Timestamp(0), Timestamp(HOUR_MS * 25 - 1)), 25);
+        assert_eq!(
+            hours(Timestamp(0), Timestamp(HOUR_MS * 24 + HOUR_MS / 2)),
+            24
+        );
+        assert_eq!(hours(Timestamp(HOUR_MS * 26), Timestamp(0)), 26);
     }
 }

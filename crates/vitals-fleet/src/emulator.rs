@@ -96,7 +96,7 @@ impl Shared {
     }
     fn now(&self) -> Timestamp {
         let fixed = *self.clock.lock().unwrap_or_else(|e| e.into_inner());
-        fixed.unwrap_or_else(vitals_scheduler::now)
+        fixed.unwrap_or_else(vitals_core::SystemClock::now)
     }
 }
 
@@ -308,6 +308,41 @@ impl Emulator {
         self.advance(now);
     }
 
+    /// broker-monitor's node mapping (JSON) for simulated nodes `0..count`, as `populate`
+    /// names them, with each clinic's own people ([`clinic_domain`]): the emergency
+    /// department's main contact and a second one who is not (so not mailed), and IT — whose
+    /// second address opted out on every third node. For tests and the demo, to see one mail
+    /// per clinic.
+    pub fn mapping_json(count: u64) -> String {
+        let mut m = serde_json::Map::new();
+        for id in 0..count {
+            let d = clinic_domain(id);
+            let mut it = vec![
+                serde_json::json!({"EMAIL": format!("it@{d}"), "NAME": "IT-Service", "ROLE": "it"}),
+            ];
+            if id % 3 == 0 {
+                it.push(serde_json::json!({"EMAIL": format!("former-it@{d}"), "ROLE": "it", "OPTED_OUT": true}));
+            }
+            let mut contacts = vec![
+                serde_json::json!({"EMAIL": format!("notaufnahme@{d}"), "NAME": format!("Dr. Leitung {id}"), "ROLE": "ed", "MAIN": true}),
+                serde_json::json!({"EMAIL": format!("pflege@{d}"), "NAME": "Pflegeleitung", "ROLE": "ed"}),
+            ];
+            contacts.extend(it);
+            m.insert(
+                id.to_string(),
+                serde_json::json!({
+                    "COMMON_NAME": format!("[{id}] Emulated Clinic {id}"),
+                    "LONG_NAME": format!("Klinikum Emulation {id}"),
+                    "JIRA_LABELS": [format!("emulated-{id}")],
+                    "HOSPITAL_INFORMATION_SYSTEM": "EmuKIS",
+                    "IMPORT_INTERFACE": if id % 2 == 0 { "Direkt" } else { "Kommunikationsserver" },
+                    "CONTACTS": contacts,
+                }),
+            );
+        }
+        serde_json::Value::Object(m).to_string()
+    }
+
     /// One step of the simulation at `now` (call it before each collection).
     pub fn advance(&self, now: Timestamp) {
         let day = crate::daily::day_of(now);
@@ -369,6 +404,11 @@ impl Emulator {
             n.stats = Some(s);
         }
     }
+}
+
+/// The mail domain of simulated node `id`'s clinic (see [`Emulator::mapping_json`]).
+pub fn clinic_domain(id: u64) -> String {
+    format!("clinic-{id}.example.org")
 }
 
 fn empty_stats(start: Timestamp) -> ImportStats {
@@ -435,6 +475,7 @@ fn entry(n: &SimNode) -> NodeEntry {
         id: n.id.to_string(),
         client_dn: Some(n.client_dn.clone()),
         last_contact: n.last_contact,
+        last_contact_raw: n.last_contact.map(|t| t.to_rfc3339()),
     }
 }
 

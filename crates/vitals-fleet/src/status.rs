@@ -5,14 +5,16 @@
 //! 2. TESTING: at least n daily samples and no run of n consecutive days with daily imports > 0
 //!    (unknown counts as 0), n = the node's consecutive import days;
 //! 3. OFFLINE: last contact older than the node's failure threshold;
-//! 4. NO IMPORTS: the last write (or the newest known one) older than the threshold;
+//! 4. NO IMPORTS: the last write (or the newest known one) older than the threshold (never
+//!    without any known write);
 //! 5. EXTREME (≥ 10) / HIGH (≥ 5) / LOW (≥ 1) ERROR RATE, on the newest daily error rate;
 //! 6. ONLINE.
 //!
-//! Durations are whole hours (rounded down), and a status needs *strictly more* than its
-//! threshold: 24 h 59 min is 24 h, which is not more than 24. Pure: `now` is passed in.
+//! Durations are hours as broker-monitor counts them — the absolute difference rounded half to
+//! even — and a status needs *strictly more* than its threshold: 24 h 30 min is 24 h, which is
+//! not more than 24; 24 h 31 min is 25 h. Pure: `now` is passed in.
 
-use crate::daily::{daily_rate, whole_hours, ErrorRate};
+use crate::daily::{daily_rate, hours, ErrorRate};
 use vitals_core::{Status, Timestamp};
 use vitals_store::FleetSample;
 
@@ -84,9 +86,19 @@ impl NodeStatus {
     }
 
     /// Whether this state is mailed to the node's contacts (OFFLINE and NO IMPORTS; OUTDATED
-    /// is the `version` check's).
+    /// is the `version` check's). Each has its own value on the `status` observation
+    /// ([`NodeStatus::mail_value`]), so each is its own alert with its own mails.
     pub fn notifies(self) -> bool {
         matches!(self, NodeStatus::Offline | NodeStatus::NoImports)
+    }
+
+    /// The observation value that is 1 exactly in this (mailed) state.
+    pub fn mail_value(self) -> Option<&'static str> {
+        match self {
+            NodeStatus::Offline => Some(crate::VALUE_OFFLINE),
+            NodeStatus::NoImports => Some(crate::VALUE_NO_IMPORTS),
+            _ => None,
+        }
     }
 }
 
@@ -99,7 +111,8 @@ impl std::fmt::Display for NodeStatus {
 /// Per-node settings from the mapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Thresholds {
-    /// `THRESHOLD_HOURS_FAILURE` (default 24).
+    /// `THRESHOLD_HOURS_FAILURE` (default 24, as broker-monitor's README says; its code's 72
+    /// would tell a clinic of an outage three days late).
     pub failure_hours: i64,
     /// `CONSECUTIVE_IMPORT_DAYS` (default 3).
     pub consecutive_days: usize,
@@ -155,9 +168,9 @@ pub fn evaluate(
     t: Thresholds,
 ) -> Option<NodeStatus> {
     let newest = samples.last()?;
-    let gap = whole_hours(newest.polled, now) > GAP_HOURS
+    let gap = hours(newest.polled, now) > GAP_HOURS
         || samples.len() >= 2
-            && whole_hours(samples[samples.len() - 2].polled, newest.polled) > GAP_HOURS;
+            && hours(samples[samples.len() - 2].polled, newest.polled) > GAP_HOURS;
     if gap {
         return Some(NodeStatus::GapInMonitoring);
     }
@@ -165,11 +178,12 @@ pub fn evaluate(
     if samples.len() >= n && !has_import_run(samples, n) {
         return Some(NodeStatus::Testing);
     }
-    let stale = |t0: Option<Timestamp>| t0.is_none_or(|t0| whole_hours(t0, now) > t.failure_hours);
+    let stale = |t0: Option<Timestamp>| t0.is_none_or(|t0| hours(t0, now) > t.failure_hours);
     if stale(last_contact) {
         return Some(NodeStatus::Offline);
     }
-    if stale(last_write(samples)) {
+    // As in broker-monitor, a node that never wrote anything is not NO IMPORTS.
+    if last_write(samples).is_some_and(|w| hours(w, now) > t.failure_hours) {
         return Some(NodeStatus::NoImports);
     }
     Some(match daily_rate(newest) {

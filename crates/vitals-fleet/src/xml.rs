@@ -70,6 +70,8 @@ pub struct NodeEntry {
     pub id: String,
     pub client_dn: Option<String>,
     pub last_contact: Option<Timestamp>,
+    /// `last-contact` as the broker wrote it (broker-monitor's CSV keeps the raw text).
+    pub last_contact_raw: Option<String>,
 }
 
 impl NodeEntry {
@@ -93,6 +95,7 @@ fn node_entry(n: roxmltree::Node<'_, '_>) -> Result<NodeEntry, XmlError> {
     Ok(NodeEntry {
         client_dn: child_text(n, "clientDN").filter(|s| !s.is_empty()),
         last_contact: opt_time(n, "last-contact")?,
+        last_contact_raw: child_text(n, "last-contact").filter(|s| !s.is_empty()),
         id,
     })
 }
@@ -148,7 +151,22 @@ pub struct ImportStats {
     pub errors: Vec<ImportError>,
 }
 
+/// The timestamps of `<import-statistics>` as the broker wrote them, for broker-monitor's
+/// files (which keep the raw text): `errors[i]` is the timestamp of `ImportStats::errors[i]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RawTimes {
+    pub start: String,
+    pub last_write: Option<String>,
+    pub last_reject: Option<String>,
+    pub errors: Vec<String>,
+}
+
 pub fn parse_stats(text: &str) -> Result<ImportStats, XmlError> {
+    parse_stats_raw(text).map(|(s, _)| s)
+}
+
+/// [`parse_stats`], plus the raw timestamps.
+pub fn parse_stats_raw(text: &str) -> Result<(ImportStats, RawTimes), XmlError> {
     let doc = parse(text)?;
     let root = doc.root_element();
     if root.tag_name().name() != "import-statistics" {
@@ -159,6 +177,7 @@ pub fn parse_stats(text: &str) -> Result<ImportStats, XmlError> {
     }
     let start = child_text(root, "start").ok_or_else(|| err("missing <start>"))?;
     let mut errors = Vec::new();
+    let mut raw_errors = Vec::new();
     if let Some(list) = child(root, "last-errors") {
         for e in list
             .children()
@@ -185,9 +204,10 @@ pub fn parse_stats(text: &str) -> Result<ImportStats, XmlError> {
                 repeats,
                 content,
             });
+            raw_errors.push(ts.trim().to_string());
         }
     }
-    Ok(ImportStats {
+    let stats = ImportStats {
         start: time(&start, "start")?,
         last_write: opt_time(root, "last-write")?,
         last_reject: opt_time(root, "last-reject")?,
@@ -196,11 +216,24 @@ pub fn parse_stats(text: &str) -> Result<ImportStats, XmlError> {
         invalid: count(root, "invalid")?,
         failed: count(root, "failed")?,
         errors,
-    })
+    };
+    let raw = RawTimes {
+        start,
+        last_write: child_text(root, "last-write").filter(|s| !s.is_empty()),
+        last_reject: child_text(root, "last-reject").filter(|s| !s.is_empty()),
+        errors: raw_errors,
+    };
+    Ok((stats, raw))
 }
 
 /// A Java properties XML document: key → value (`<entry key="x"/>` is the empty value).
 pub fn parse_properties(text: &str) -> Result<BTreeMap<String, String>, XmlError> {
+    parse_properties_ordered(text).map(|v| v.into_iter().collect())
+}
+
+/// [`parse_properties`] in document order (broker-monitor's `.txt` files keep it; a key given
+/// twice keeps its last value in its first place).
+pub fn parse_properties_ordered(text: &str) -> Result<Vec<(String, String)>, XmlError> {
     let doc = parse(text)?;
     let root = doc.root_element();
     if root.tag_name().name() != "properties" {
@@ -209,7 +242,8 @@ pub fn parse_properties(text: &str) -> Result<BTreeMap<String, String>, XmlError
             root.tag_name().name()
         )));
     }
-    let mut out = BTreeMap::new();
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for e in root
         .children()
         .filter(|c| c.is_element() && c.tag_name().name() == "entry")
@@ -217,7 +251,14 @@ pub fn parse_properties(text: &str) -> Result<BTreeMap<String, String>, XmlError
         let key = e
             .attribute("key")
             .ok_or_else(|| err("an <entry> without key"))?;
-        out.insert(key.to_string(), e.text().unwrap_or("").to_string());
+        let value = e.text().unwrap_or("").to_string();
+        match at.get(key) {
+            Some(&i) => out[i].1 = value,
+            None => {
+                at.insert(key.to_string(), out.len());
+                out.push((key.to_string(), value));
+            }
+        }
     }
     Ok(out)
 }

@@ -4,12 +4,10 @@
 
 mod support;
 
-use std::sync::Arc;
 use support::*;
 use vitals_core::Timestamp;
 use vitals_fleet::daily::year_of;
-use vitals_scheduler::{LiveState, Metrics, Pipeline};
-use vitals_server::{router, AppState, BuildInfo};
+use vitals_scheduler::Pipeline;
 
 const RULES: &str = r#"
 [[notifier]]
@@ -34,7 +32,7 @@ struct App {
     pipeline: Pipeline,
     base: String,
     http: reqwest::Client,
-    _server: tokio::task::JoinHandle<()>,
+    _t: vitals_app::testing::TestApp,
 }
 
 async fn app() -> App {
@@ -45,48 +43,21 @@ async fn app() -> App {
     })
     .await;
     let cfg = vitals_config::Config::parse(RULES, &|_| None).unwrap();
-    let state = Arc::new(LiveState::new());
-    let (pipeline, _task) = Pipeline::start(
-        f.store.clone(),
-        state,
-        Arc::new(Metrics::default()),
-        Arc::new(vitals_scheduler::ModelHandle::default()),
-        vitals_alert::Engine::new(cfg.rules.clone(), vec![], None, vec![], vec![], (0, 0)),
-    );
-    let app = AppState {
-        auth: Default::default(),
-        pipeline: pipeline.clone(),
-        heartbeats: Default::default(),
-        cleanup: None,
-        audit_file: None,
-        build: Arc::new(BuildInfo {
-            name: "vitals",
-            version: "0",
-            git_commit: "test",
-            build_profile: "test",
-            rustc: "rustc",
-        }),
-        started: Timestamp(0),
-        ui: Default::default(),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, router(app)).await;
-    });
+    let t =
+        vitals_app::testing::spawn_store(cfg, f.store.clone(), tempfile::tempdir().unwrap()).await;
     App {
         f,
-        pipeline,
-        base,
+        pipeline: t.app().pipeline().clone(),
+        base: t.url.clone(),
         http: reqwest::Client::new(),
-        _server: server,
+        _t: t,
     }
 }
 
 impl App {
     /// Simulates and collects six days ending now (the API's "today" is the wall clock).
     async fn run_days(&self) -> Timestamp {
-        let now = vitals_scheduler::now();
+        let now = vitals_core::SystemClock::now();
         let mut published = Default::default();
         for d in (0..6).rev() {
             let at = now.add_millis(-d * DAY);

@@ -28,7 +28,7 @@ fn node(f: &Fixture, id: u64, now: vitals_core::Timestamp, contact_age: i64, wri
 }
 
 #[tokio::test]
-async fn offline_and_no_imports_at_the_threshold_in_whole_hours() {
+async fn offline_and_no_imports_at_the_threshold_in_rounded_hours() {
     let f = fixture(Options {
         mapping: Some(r#"{"5": {"COMMON_NAME": "[5] Slow clinic", "THRESHOLD_HOURS_FAILURE": 48},
                          "6": {"COMMON_NAME": "[6] Slow clinic", "THRESHOLD_HOURS_FAILURE": "48"}}"#),
@@ -42,7 +42,9 @@ async fn offline_and_no_imports_at_the_threshold_in_whole_hours() {
     node(&f, 4, now, H, 25 * H);
     node(&f, 5, now, 47 * H, H); // per-node threshold 48 h
     node(&f, 6, now, 49 * H, H);
-    node(&f, 7, now, 25 * H - 1, H); // 24 h 59 min 59.999 s is 24 whole hours: not more than 24
+    node(&f, 7, now, 24 * H + H / 2, H); // 24 h 30 min rounds to 24 (even): not more than 24
+    node(&f, 8, now, 24 * H + H / 2 + 1, H); // just past the half hour: 25 > 24
+    node(&f, 9, now, H, 25 * H + H / 2); // 25 h 30 min rounds to 26: NO IMPORTS
     let c = f.collect(now).await;
     assert_eq!(status_of(&c, "1"), "ONLINE");
     assert_eq!(status_of(&c, "2"), "OFFLINE");
@@ -54,12 +56,23 @@ async fn offline_and_no_imports_at_the_threshold_in_whole_hours() {
     assert_eq!(status_of(&c, "5"), "ONLINE");
     assert_eq!(status_of(&c, "6"), "OFFLINE");
     assert_eq!(status_of(&c, "7"), "ONLINE");
+    assert_eq!(status_of(&c, "8"), "OFFLINE");
+    assert_eq!(status_of(&c, "9"), "NO IMPORTS");
     assert_eq!(obs(&c, "1", "status").value("notify"), Some(0.0));
+    // One value per mailed state, so each state is its own alert.
+    assert_eq!(obs(&c, "2", "status").value("offline"), Some(1.0));
+    assert_eq!(obs(&c, "2", "status").value("no_imports"), Some(0.0));
+    assert_eq!(obs(&c, "4", "status").value("offline"), Some(0.0));
+    assert_eq!(obs(&c, "4", "status").value("no_imports"), Some(1.0));
+    assert_eq!(
+        obs(&c, "8", "status").value("hours_since_contact"),
+        Some(25.0)
+    );
     // Names come from the mapping, else from the certificate's CN.
     let name = |id: &str| c.assets.iter().find(|a| a.id == id).unwrap().name.clone();
     assert_eq!(name("5"), "[5] Slow clinic");
     assert_eq!(name("1"), "Clinic 1");
-    assert_eq!(c.nodes, 7);
+    assert_eq!(c.nodes, 9);
     assert_eq!(c.failed, 0);
 }
 
@@ -254,13 +267,14 @@ async fn gap_in_monitoring_after_more_than_24_hours() {
     for id in [1, 2] {
         f.broker.set_fault(id, Some(Fault::NotFound));
     }
-    let c = f.collect(day1.add_millis(25 * H - 1)).await;
+    // 24 h 30 min rounds to 24 (half to even), which is not more than 24.
+    let c = f.collect(day1.add_millis(24 * H + H / 2)).await;
     assert_eq!(
         status_of(&c, "1"),
         "ONLINE",
-        "24 whole hours is not more than 24"
+        "24 h 30 min is 24 hours, not more than 24"
     );
-    let c = f.collect(day1.add_millis(25 * H)).await;
+    let c = f.collect(day1.add_millis(24 * H + H / 2 + 1)).await;
     assert_eq!(status_of(&c, "1"), "GAP IN MONITORING");
     assert_eq!(obs(&c, "1", "status").status, Status::Crit);
     let poll = obs(&c, "1", "broker");

@@ -9,7 +9,7 @@
 //! - `annotations`: `summary` = title, `description` = reason, plus `asset_name`, `value`,
 //!   `failing_assets` when present.
 //! - `startsAt` = when the alert started; `endsAt` = the resolved time for a `resolved`
-//!   notification, absent otherwise; `generatorURL` = the alert's Vitals URL when known.
+//!   notification, 5 minutes after sending for a `test` one, absent otherwise; `generatorURL` = the alert's Vitals URL when known.
 //!
 //! Alertmanager resolves an alert by itself when it has not been posted again within its
 //! `resolve_timeout` (5 minutes by default), like Prometheus, which re-sends every minute:
@@ -22,6 +22,9 @@ use reqwest::header::HeaderMap;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use vitals_core::notify::{AlertView, AlertmanagerSpec, Notification, NotificationKind};
+
+/// How long a test alert stays active in Alertmanager.
+pub const TEST_ALERT_MS: i64 = 5 * 60_000;
 
 pub struct AlertmanagerNotifier {
     id: String,
@@ -126,6 +129,10 @@ pub fn payload(n: &Notification, extra: &BTreeMap<String, String>) -> Value {
                 // A resolved notification without a resolved time ends now.
                 let end = a.resolved.unwrap_or(n.created);
                 alert.insert("endsAt".into(), json!(end.to_rfc3339()));
+            } else if n.kind == NotificationKind::Test {
+                // A test alert shows up (and is routed) like any other, then ends by itself.
+                let end = n.created.add_millis(TEST_ALERT_MS);
+                alert.insert("endsAt".into(), json!(end.to_rfc3339()));
             }
             if let Some(url) = &a.url {
                 alert.insert("generatorURL".into(), json!(url));
@@ -134,6 +141,12 @@ pub fn payload(n: &Notification, extra: &BTreeMap<String, String>) -> Value {
         })
         .collect();
     Value::Array(alerts)
+}
+
+impl crate::Build for vitals_core::notify::AlertmanagerSpec {
+    fn build(&self, id: &str) -> Result<std::sync::Arc<dyn crate::Notifier>, String> {
+        AlertmanagerNotifier::new(id, self).map(|n| std::sync::Arc::new(n) as _)
+    }
 }
 
 #[cfg(test)]
@@ -166,6 +179,8 @@ mod tests {
             resolved: None,
             url: None,
             contacts: vec![],
+            template: None,
+            details: Default::default(),
         }
     }
 

@@ -189,6 +189,12 @@ fn prune(path: &Path, dir: &Path, keep: usize) -> std::io::Result<()> {
     Ok(())
 }
 
+impl crate::Build for vitals_core::notify::LogfileSpec {
+    fn build(&self, id: &str) -> Result<std::sync::Arc<dyn crate::Notifier>, String> {
+        Ok(std::sync::Arc::new(LogfileNotifier::new(id, self)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,6 +55,7 @@ pub fn emoji(kind: NotificationKind, status: Status) -> &'static str {
         NotificationKind::Resolved => ":white_check_mark:",
         NotificationKind::Acknowledged => ":eyes:",
         NotificationKind::Flapping => ":arrows_counterclockwise:",
+        NotificationKind::Test => ":test_tube:",
         _ => status_emoji(status),
     }
 }
@@ -181,4 +182,10 @@ fn assets_block(a: &AlertView) -> Value {
     }
     json!({"type": "section", "text": {"type": "mrkdwn",
         "text": truncate(&format!("*Failing assets ({})*\n{}", a.assets.len(), list.join(", ")), 3000)}})
+}
+
+impl crate::Build for vitals_core::notify::SlackSpec {
+    fn build(&self, id: &str) -> Result<std::sync::Arc<dyn crate::Notifier>, String> {
+        SlackNotifier::new(id, self).map(|n| std::sync::Arc::new(n) as _)
+    }
 }

@@ -53,6 +53,7 @@ impl Notifier for TeamsNotifier {
 /// Adaptive Card colour names.
 fn color(kind: NotificationKind, status: Status) -> &'static str {
     match (kind, status) {
+        (NotificationKind::Test, _) => "Accent",
         (NotificationKind::Resolved, _) | (_, Status::Ok) => "Good",
         (NotificationKind::Acknowledged, _) => "Accent",
         (_, Status::Crit) => "Attention",
@@ -164,4 +165,10 @@ pub fn payload(n: &Notification) -> Value {
             "content": card,
         }]
     })
+}
+
+impl crate::Build for vitals_core::notify::TeamsSpec {
+    fn build(&self, id: &str) -> Result<std::sync::Arc<dyn crate::Notifier>, String> {
+        TeamsNotifier::new(id, self).map(|n| std::sync::Arc::new(n) as _)
+    }
 }

@@ -12,6 +12,7 @@ pub(crate) fn kind_label(kind: NotificationKind) -> &'static str {
         NotificationKind::Resolved => "RESOLVED",
         NotificationKind::Acknowledged => "ACKNOWLEDGED",
         NotificationKind::Flapping => "FLAPPING",
+        NotificationKind::Test => "TEST",
     }
 }
 

@@ -23,7 +23,7 @@
 //! ```
 //!
 //! `kind` is one of `firing`, `reminder`, `escalation`, `resolved`, `acknowledged`,
-//! `flapping`; `status` one of `ok`, `warn`, `crit`, `unknown`; times are milliseconds since
+//! `flapping`, `test` (a test message asked for by a person: alert id 0, rule `vitals-test`); `status` one of `ok`, `warn`, `crit`, `unknown`; times are milliseconds since
 //! the Unix epoch (UTC). Receivers should ignore fields they do not know: fields may be added.
 //!
 //! Headers:
@@ -164,6 +164,12 @@ impl Notifier for WebhookNotifier {
         self.target
             .post_json(self.target.url().clone(), body, headers)
             .await
+    }
+}
+
+impl crate::Build for vitals_core::notify::WebhookSpec {
+    fn build(&self, id: &str) -> Result<std::sync::Arc<dyn crate::Notifier>, String> {
+        WebhookNotifier::new(id, self).map(|n| std::sync::Arc::new(n) as _)
     }
 }
 

@@ -489,3 +489,33 @@ async fn starttls_and_implicit_tls_with_a_private_ca() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn a_test_message_is_a_mail_marked_test_to_the_static_recipients() {
+    let sink = Sink::start(None);
+    let notifier =
+        vitals_notify::build("support-mail", &NotifierSpec::Email(spec(sink.port))).unwrap();
+    let n = vitals_core::notify::Notification::test(
+        "support-mail",
+        "alice",
+        vitals_core::Timestamp(support::now_ms()),
+        Some("https://vitals.example/".into()),
+    );
+    let d = notifier.send(&n).await.unwrap();
+    assert_eq!(d.recipients, ["support@example.org"]);
+    let msgs = sink.messages();
+    assert_eq!(msgs.len(), 1);
+    let m = &msgs[0];
+    assert_eq!(
+        header(m, "Subject"),
+        Some("[Vitals] TEST: Test message from Vitals to notifier support-mail: no action needed")
+    );
+    assert_eq!(header(m, "X-Vitals-Notification"), Some(n.id.as_str()));
+    let text = part(m, "text/plain");
+    assert!(
+        text.starts_with("This is a TEST message from Vitals."),
+        "{text}"
+    );
+    assert!(text.contains("alice asked Vitals"), "{text}");
+    assert!(part(m, "text/html").contains(">TEST</strong>"));
+}

@@ -373,3 +373,15 @@ fn quote_answers(answers: &[Answer]) -> String {
     }
     s
 }
+
+impl crate::Probe for vitals_core::spec::DnsSpec {
+    async fn run(
+        &self,
+        prober: &crate::Prober,
+        _kind: vitals_core::spec::ProbeKind,
+        _key: Option<&str>,
+        timeout: Duration,
+    ) -> Outcome {
+        prober.dns.probe(self, timeout).await
+    }
+}

@@ -29,6 +29,9 @@ pub const MAX_REASON_CHARS: usize = 200;
 /// and every value is stored with every observation.
 pub const MAX_VALUES: usize = 256;
 
+/// The only variables of the server's environment a plugin sees (plus the check's `env`).
+pub const PASSED_ENV: [&str; 2] = ["PATH", "LANG"];
+
 /// Runs one plugin bounded by `timeout`.
 pub async fn probe(spec: &ExecSpec, timeout: Duration) -> Outcome {
     let started = Instant::now();
@@ -48,6 +51,14 @@ async fn run(spec: &ExecSpec, timeout: Duration) -> Outcome {
     let cap = usize::try_from(spec.max_output_bytes).unwrap_or(usize::MAX);
 
     let mut cmd = Command::new(program);
+    // A clean environment: the server's own (tokens, SMTP and database passwords) is none of
+    // the plugin's business. PATH and LANG pass through; the check's `env` is added.
+    cmd.env_clear();
+    for keep in PASSED_ENV {
+        if let Some(v) = std::env::var_os(keep) {
+            cmd.env(keep, v);
+        }
+    }
     cmd.args(&spec.command[1..])
         .envs(&spec.env)
         .stdin(Stdio::null())
@@ -197,5 +208,17 @@ pub(crate) fn strip_os_error(s: &str) -> String {
     match s.rfind(" (os error ") {
         Some(i) if s.ends_with(')') => s[..i].to_string(),
         _ => s.to_string(),
+    }
+}
+
+impl crate::Probe for vitals_core::spec::ExecSpec {
+    async fn run(
+        &self,
+        _prober: &crate::Prober,
+        _kind: vitals_core::spec::ProbeKind,
+        _key: Option<&str>,
+        timeout: Duration,
+    ) -> Outcome {
+        probe(self, timeout).await
     }
 }

@@ -133,7 +133,8 @@ pub fn parse_auto(content_type: Option<&str>, body: &[u8]) -> Option<HealthDoc> 
         }
         return health_json_doc(obj);
     }
-    if ct.contains("json") {
+    // A web page is not a list of detail lines, whatever colons its text has.
+    if ct.contains("json") || ct.contains("html") {
         return None;
     }
     parse_lines(body)

@@ -36,10 +36,16 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_rustls::TlsConnector;
 use url::{Position, Url};
-use vitals_core::spec::{HealthFormat, HttpSpec, JsonCondition};
+use vitals_core::spec::{CaptureSpec, HealthFormat, HttpSpec, JsonCondition};
 use vitals_core::{Status, Value};
 
 const USER_AGENT: &str = concat!("vitals/", env!("CARGO_PKG_VERSION"));
+/// A captured string is cut to this many bytes.
+pub const CAPTURE_MAX: usize = 200;
+
+/// Reads the body of a successful answer: adds failures and values.
+pub(crate) type BodyJudge<'a> =
+    dyn Fn(&[u8], &mut Vec<(Status, String)>, &mut Vec<Value>) + Send + Sync + 'a;
 /// A regex cache bigger than this is cleared: configurations hold a bounded set of patterns.
 const MAX_CACHED_REGEXES: usize = 1024;
 
@@ -132,10 +138,23 @@ impl HttpProber {
 
     /// Runs one HTTP(S) probe bounded by `timeout`. Never fails: every problem is an outcome.
     pub async fn probe(&self, spec: &HttpSpec, timeout: Duration) -> Outcome {
+        self.probe_with(spec, timeout, None).await
+    }
+
+    /// Like [`probe`](Self::probe), with `body` judging the body of a successful answer (the
+    /// `prometheus` check reads expositions this way).
+    pub(crate) async fn probe_with(
+        &self,
+        spec: &HttpSpec,
+        timeout: Duration,
+        body: Option<&BodyJudge<'_>>,
+    ) -> Outcome {
         let started = Instant::now();
         let phase = AtomicU8::new(PHASE_START);
         let mut t = Timings::default();
-        let result = tokio::time::timeout(timeout, self.fetch(spec, &phase, &mut t)).await;
+        let mut extra_values = Vec::new();
+        let keep = body.is_some();
+        let result = tokio::time::timeout(timeout, self.fetch(spec, keep, &phase, &mut t)).await;
         let total = started.elapsed();
 
         let (status, reason, components) = match result {
@@ -149,10 +168,10 @@ impl HttpProber {
                 Vec::new(),
             ),
             Ok(Err(f)) => (f.status, f.reason, Vec::new()),
-            Ok(Ok(ex)) => self.judge(spec, ex, total),
+            Ok(Ok(ex)) => self.judge(spec, ex, total, body, &mut extra_values),
         };
 
-        let mut values = Vec::with_capacity(9);
+        let mut values = Vec::with_capacity(9 + extra_values.len());
         values.push(Value::new("dns_ms", tls::ms(t.dns)));
         values.push(Value::new("connect_ms", tls::ms(t.connect)));
         if let Some(d) = t.tls {
@@ -169,6 +188,7 @@ impl HttpProber {
         if let Some(days) = t.cert_days_left {
             values.push(Value::new("cert_days_left", days));
         }
+        values.extend(extra_values);
         Outcome {
             status,
             reason,
@@ -184,6 +204,8 @@ impl HttpProber {
         spec: &HttpSpec,
         ex: Exchange,
         total: Duration,
+        body: Option<&BodyJudge<'_>>,
+        values: &mut Vec<Value>,
     ) -> (Status, String, Vec<vitals_core::Component>) {
         let mut fails = ex.notes;
         let code = ex.status.as_u16();
@@ -248,6 +270,27 @@ impl HttpProber {
         if !spec.json.is_empty() {
             json_checks(&spec.json, &ex.body, &mut fails);
         }
+        // A capture reads answers the check accepts: an error page has no version.
+        let accepted = if spec.expect_status.is_empty() {
+            ex.status.is_success()
+        } else {
+            spec.expect_status.contains(&code)
+        };
+        if let Some(c) = spec.capture.as_ref().filter(|_| accepted) {
+            match self.capture(c, &ex.body) {
+                Ok(text) => components.push(vitals_core::Component {
+                    name: c.name.clone(),
+                    status: Status::Ok,
+                    value: Some(text),
+                    output: "captured".into(),
+                }),
+                Err(e) => fails.push((Status::Warn, format!("capture {}: {e}", c.name))),
+            }
+        }
+        // Only a successful answer is worth reading further ("HTTP 404" says it all).
+        if let Some(judge) = body.filter(|_| fails.is_empty()) {
+            judge(&ex.body, &mut fails, values);
+        }
         if let Some(limit) = spec.crit_latency.filter(|l| total > *l) {
             fails.push((
                 Status::Crit,
@@ -287,6 +330,45 @@ impl HttpProber {
         (status, reason, components)
     }
 
+    /// The captured string of a `capture` (at most [`CAPTURE_MAX`] bytes).
+    fn capture(&self, c: &CaptureSpec, body: &[u8]) -> Result<String, String> {
+        let text = if let Some(pattern) = &c.regex {
+            let re = self
+                .regex(pattern)
+                .map_err(|e| format!("invalid regex: {e}"))?;
+            let body = String::from_utf8_lossy(body);
+            let caps = re
+                .captures(&body)
+                .ok_or_else(|| format!("/{pattern}/ matched nothing"))?;
+            caps.get(1)
+                .or_else(|| caps.get(0))
+                .map(|m| m.as_str().to_string())
+                .unwrap_or_default()
+        } else if let Some(pointer) = &c.json {
+            let doc: serde_json::Value =
+                serde_json::from_slice(body).map_err(|e| format!("body is not JSON ({e})"))?;
+            match doc.pointer(pointer) {
+                None => return Err(format!("{pointer} is missing")),
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_))) => {
+                    v.to_string()
+                }
+                Some(v) => return Err(format!("{pointer} is not a string but {v}")),
+            }
+        } else {
+            return Err("give regex or json".into());
+        };
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("captured an empty string".into());
+        }
+        let mut end = text.len().min(CAPTURE_MAX);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        Ok(text[..end].to_string())
+    }
+
     fn regex(&self, pattern: &str) -> Result<Regex, regex::Error> {
         if let Ok(cache) = self.regexes.lock() {
             if let Some(re) = cache.get(pattern) {
@@ -307,6 +389,7 @@ impl HttpProber {
     async fn fetch(
         &self,
         spec: &HttpSpec,
+        keep_body: bool,
         phase: &AtomicU8,
         t: &mut Timings,
     ) -> Result<Exchange, Failure> {
@@ -318,7 +401,9 @@ impl HttpProber {
         let mut headers = user_headers(spec)?;
         let policy = Policy {
             max_body: spec.max_body_bytes,
-            keep_body: spec.health != HealthFormat::None
+            keep_body: keep_body
+                || spec.capture.is_some()
+                || spec.health != HealthFormat::None
                 || spec.body_contains.is_some()
                 || spec.body_not_contains.is_some()
                 || spec.body_regex.is_some()
@@ -804,6 +889,18 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for PhaseIo<'_, S> {
         } else {
             Poll::Ready(Ok(()))
         }
+    }
+}
+
+impl crate::Probe for vitals_core::spec::HttpSpec {
+    async fn run(
+        &self,
+        prober: &crate::Prober,
+        _kind: vitals_core::spec::ProbeKind,
+        _key: Option<&str>,
+        timeout: Duration,
+    ) -> Outcome {
+        prober.http.probe(self, timeout).await
     }
 }
 

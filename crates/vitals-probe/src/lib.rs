@@ -5,20 +5,26 @@
 //! Every probe is bounded by its timeout and by bounded memory (body and output caps), so a
 //! hostile target (slow drip, endless body, redirect loop, broken TLS) costs at most that.
 //!
-//! Modules: [`http`] (with timing phases and health bodies), [`tls`], [`tcp`], [`dns`],
-//! [`exec`] (Nagios plugins), [`health`] (health+json, Spring actuator, detail lines),
-//! [`nagios`] (plugin output and perfdata).
+//! Modules: [`http`] (with timing phases, health bodies and captures), [`tls`], [`tcp`],
+//! [`dns`], [`exec`] (Nagios plugins), [`icmp`] (ping), [`sql`] (`postgres`, `mysql`),
+//! [`prometheus`] (exporters), [`log`] (log files, with [`follow`]), [`health`]
+//! (health+json, Spring actuator, detail lines), [`nagios`] (plugin output and perfdata).
 
 pub mod dns;
 pub mod exec;
+pub mod follow;
 pub mod health;
 pub mod http;
+pub mod icmp;
+pub mod log;
 pub mod nagios;
+pub mod prometheus;
+pub mod sql;
 pub mod tcp;
 pub mod tls;
 
 use std::time::{Duration, Instant};
-use vitals_core::spec::ProbeSpec;
+use vitals_core::spec::{ProbeKind, ProbeSpec};
 use vitals_core::{Component, Observation, Status, Timestamp, Value};
 
 /// The result of one probe run, before it is attached to an asset and check.
@@ -58,10 +64,12 @@ impl Outcome {
     }
 }
 
-/// Shared probe resources (TLS roots, DNS resolver), built once and reused by every run.
+/// Shared probe resources (TLS roots, DNS resolver, log followers), built once and reused by
+/// every run.
 pub struct Prober {
     http: http::HttpProber,
     dns: dns::DnsProber,
+    logs: log::Tails,
 }
 
 impl Prober {
@@ -69,21 +77,26 @@ impl Prober {
         Prober {
             http: http::HttpProber::new(),
             dns: dns::DnsProber::new(),
+            logs: log::Tails::default(),
         }
     }
 
-    /// Runs one probe, bounded by `timeout` whatever the probe does.
+    /// Runs one probe, bounded by `timeout` whatever the probe does. A `log` probe run this
+    /// way reads the recent end of its file once.
     pub async fn run(&self, spec: &ProbeSpec, timeout: Duration) -> Outcome {
+        self.run_check(None, spec, timeout).await
+    }
+
+    /// Runs one probe of the scheduled check `key` (`asset/name`): a `log` check goes on from
+    /// where its previous run stopped.
+    pub async fn run_check(
+        &self,
+        key: Option<&str>,
+        spec: &ProbeSpec,
+        timeout: Duration,
+    ) -> Outcome {
         let started = Instant::now();
-        let fut = async {
-            match spec {
-                ProbeSpec::Http(s) => self.http.probe(s, timeout).await,
-                ProbeSpec::Tls(s) => tls::probe(s, timeout).await,
-                ProbeSpec::Tcp(s) => tcp::probe(s, timeout).await,
-                ProbeSpec::Dns(s) => self.dns.probe(s, timeout).await,
-                ProbeSpec::Exec(s) => exec::probe(s, timeout).await,
-            }
-        };
+        let fut = self.dispatch(key, spec, timeout);
         // Backstop: each probe enforces its own timeout with a precise reason; this one only
         // catches a probe that failed to.
         let mut out = match tokio::time::timeout(timeout + Duration::from_millis(50), fut).await {
@@ -104,6 +117,47 @@ impl Prober {
             }
         }
         out
+    }
+}
+
+/// What a probe module gives the dispatcher: one run of its spec type with the shared
+/// resources. Implemented next to each probe; [`Prober::run_check`] dispatches over the
+/// registered kinds (`vitals_core::probe_kinds!`), so nothing here lists them.
+pub(crate) trait Probe {
+    /// `kind` tells apart the kinds that share a spec type (`postgres` and `mysql`: `SqlSpec`);
+    /// `key` is the scheduled check's (`asset/name`), for probes that keep state between runs.
+    async fn run(
+        &self,
+        prober: &Prober,
+        kind: ProbeKind,
+        key: Option<&str>,
+        timeout: Duration,
+    ) -> Outcome;
+}
+
+macro_rules! dispatch {
+    ($($variant:ident($spec:ty) = $name:literal,)*) => {
+        impl Prober {
+            async fn dispatch(&self, key: Option<&str>, spec: &ProbeSpec, timeout: Duration) -> Outcome {
+                match spec {
+                    $(ProbeSpec::$variant(s) => Probe::run(s, self, spec.kind(), key, timeout).await,)*
+                }
+            }
+        }
+    };
+}
+
+vitals_core::probe_kinds!(dispatch);
+
+impl Prober {
+    /// Drops the state (log followers) of checks that are gone; `keep` answers for a key.
+    pub fn retain_checks(&self, keep: &dyn Fn(&str) -> bool) {
+        self.logs.retain(keep);
+    }
+
+    /// How many log followers are kept.
+    pub fn log_followers(&self) -> usize {
+        self.logs.len()
     }
 }
 

@@ -249,3 +249,15 @@ pub fn unescape(s: &str) -> Vec<u8> {
     }
     out
 }
+
+impl crate::Probe for vitals_core::spec::TcpSpec {
+    async fn run(
+        &self,
+        _prober: &crate::Prober,
+        _kind: vitals_core::spec::ProbeKind,
+        _key: Option<&str>,
+        timeout: Duration,
+    ) -> Outcome {
+        probe(self, timeout).await
+    }
+}

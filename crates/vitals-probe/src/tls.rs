@@ -499,6 +499,18 @@ pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+impl crate::Probe for vitals_core::spec::TlsSpec {
+    async fn run(
+        &self,
+        _prober: &crate::Prober,
+        _kind: vitals_core::spec::ProbeKind,
+        _key: Option<&str>,
+        timeout: Duration,
+    ) -> Outcome {
+        probe(self, timeout).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

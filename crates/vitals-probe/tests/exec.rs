@@ -275,6 +275,24 @@ async fn env_is_added_and_stdin_is_closed() {
 }
 
 #[tokio::test]
+async fn the_server_environment_stays_out_of_plugins() {
+    // nextest runs every test in a process of its own, so this touches no other test.
+    std::env::set_var("VITALS_TEST_SECRET", "smtp-password");
+    std::env::set_var("LANG", "C.UTF-8");
+    let dir = tempfile::tempdir().unwrap();
+    let path = script(
+        dir.path(),
+        "leak.sh",
+        "echo \"OK secret=${VITALS_TEST_SECRET:-none} lang=${LANG:-none} path=${PATH:+set} own=$OWN\"\n",
+    );
+    let mut s = spec(&["/bin/sh", &path]);
+    s.env.insert("OWN".to_string(), "mine".to_string());
+    let out = probe(&s, TIMEOUT).await;
+    assert_eq!(out.status, Status::Ok, "{out:?}");
+    assert_eq!(out.reason, "OK secret=none lang=C.UTF-8 path=set own=mine");
+}
+
+#[tokio::test]
 async fn long_first_lines_are_capped() {
     let dummy = plugin("check_dummy");
     let text = "é".repeat(500);

@@ -596,3 +596,66 @@ async fn credentials_stay_with_their_origin_on_redirects() {
     let out = run(&s).await;
     assert_eq!(out.status, Status::Ok, "{out:?}");
 }
+
+#[tokio::test]
+async fn captures_a_version_by_regex_or_json_pointer() {
+    use vitals_core::spec::CaptureSpec;
+    let addr = serve(|req| match req.target.as_str() {
+        "/version" => Reply::text(200, "MinLog2 Lookup\nVersion: 2.5.1 (build 77)\n"),
+        "/version.json" => Reply::with_type(
+            200,
+            "application/json",
+            r#"{"build": {"version": "2.5.0", "number": 77}}"#,
+        ),
+        _ => Reply::text(404, "no"),
+    })
+    .await;
+    let capture = |regex: Option<&str>, json: Option<&str>| CaptureSpec {
+        name: "version".into(),
+        regex: regex.map(String::from),
+        json: json.map(String::from),
+    };
+    let mut s = spec(addr, "/version");
+    s.capture = Some(capture(Some(r"Version:\s*(\S+)"), None));
+    let out = run(&s).await;
+    assert_eq!(out.status, Status::Ok, "{out:?}");
+    assert_eq!(out.components.len(), 1);
+    assert_eq!(out.components[0].name, "version");
+    assert_eq!(out.components[0].value.as_deref(), Some("2.5.1"));
+    assert_eq!(out.components[0].status, Status::Ok);
+
+    // No group: the whole match.
+    s.capture = Some(capture(Some(r"build \d+"), None));
+    assert_eq!(
+        run(&s).await.components[0].value.as_deref(),
+        Some("build 77")
+    );
+
+    let mut j = spec(addr, "/version.json");
+    j.capture = Some(capture(None, Some("/build/version")));
+    assert_eq!(run(&j).await.components[0].value.as_deref(), Some("2.5.0"));
+    j.capture = Some(capture(None, Some("/build/number")));
+    assert_eq!(run(&j).await.components[0].value.as_deref(), Some("77"));
+
+    // Nothing to capture: a warning naming it, and no component.
+    j.capture = Some(capture(None, Some("/build/commit")));
+    let out = run(&j).await;
+    assert_reason(
+        &out,
+        Status::Warn,
+        "capture version: /build/commit is missing",
+    );
+    assert!(out.components.is_empty());
+    s.capture = Some(capture(Some(r"Release: (\S+)"), None));
+    assert_reason(
+        &run(&s).await,
+        Status::Warn,
+        "capture version: /Release: (\\S+)/ matched nothing",
+    );
+    // A failed request says why, not that the capture failed.
+    let mut down = spec(addr, "/missing");
+    down.capture = Some(capture(Some("(.*)"), None));
+    let out = run(&down).await;
+    assert_reason(&out, Status::Crit, "HTTP 404");
+    assert!(out.components.is_empty(), "an error page has no version");
+}

@@ -102,7 +102,7 @@ impl Cleanup {
         self.store.set_job_run(JOB, serde_json::json!(run)).await?;
         let outcome = self.work(&cfg, now, began, &mut run).await;
         run.duration_ms = began.elapsed().as_millis() as u64;
-        run.finished = Some(crate::now().to_rfc3339());
+        run.finished = Some(now.add_millis(run.duration_ms as i64).to_rfc3339());
         match outcome {
             Ok(true) => {
                 run.status = "done".into();
@@ -210,6 +210,61 @@ impl Cleanup {
                 Timestamp(now.0 - RESULT_IDS_KEEP_MS),
             )
             .await?;
+        // 5. Everything else that grows: interned reasons, component lists and value names
+        //    no kept observation uses, resolved alerts, delivered notifications, and the audit
+        //    log (archived to files first) — each in batches, each with its own retention.
+        let batch = cfg.batch.max(1);
+        let ms = |d: std::time::Duration| Timestamp(now.0 - d.as_millis() as i64);
+        let mut step = async |what: Step| -> Result<bool, StoreError> {
+            loop {
+                if out_of_time() {
+                    return Ok(false);
+                }
+                let n = match what {
+                    Step::Interned => self.store.forget_unused(cutoff, batch).await?,
+                    Step::Alerts => {
+                        self.store
+                            .delete_resolved_alerts(ms(cfg.alerts), batch)
+                            .await?
+                    }
+                    Step::Notifications => {
+                        self.store
+                            .delete_done_notifications(ms(cfg.notifications), batch)
+                            .await?
+                    }
+                    Step::Audit => {
+                        let dir = cfg
+                            .audit_archive
+                            .clone()
+                            .unwrap_or_else(|| std::path::PathBuf::from("audit-archive"));
+                        match self.store.archive_audit(ms(cfg.audit), batch, &dir).await? {
+                            Some((n, file)) => {
+                                tracing::info!(entries = n, file = %file.display(), "audit entries archived");
+                                n
+                            }
+                            None => 0,
+                        }
+                    }
+                };
+                run.pruned += n;
+                if n < batch {
+                    return Ok(true);
+                }
+                run.batches += 1;
+                tokio::time::sleep(cfg.pause.min(cfg.max_run.saturating_sub(began.elapsed())))
+                    .await;
+            }
+        };
+        for what in [
+            Step::Interned,
+            Step::Alerts,
+            Step::Notifications,
+            Step::Audit,
+        ] {
+            if !step(what).await? {
+                return Ok(false);
+            }
+        }
         Ok(true)
     }
 
@@ -220,28 +275,36 @@ impl Cleanup {
 }
 
 /// Runs the job on its cron schedule until aborted.
-pub fn spawn(cleanup: Arc<Cleanup>) -> tokio::task::JoinHandle<()> {
+pub fn spawn(
+    cleanup: Arc<Cleanup>,
+    clock: vitals_core::SharedClock,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            let cron = cleanup.config().cron;
-            let Ok(schedule) = vitals_core::schedule::Schedule::cron(&cron) else {
-                tracing::error!(cron = %cron, "invalid cleanup schedule; cleanup only on demand");
-                return;
-            };
-            let now = crate::now();
+            let schedule = cleanup.config().cron.schedule().clone();
+            let now = clock.now();
             let Some(next) = schedule.next_after(now) else {
                 return;
             };
             // Re-read the schedule at least hourly (a reload may change it).
             let wait = Duration::from_millis((next.0 - now.0).clamp(0, 3_600_000) as u64);
             tokio::time::sleep(wait).await;
-            if crate::now() < next {
+            if clock.now() < next {
                 continue;
             }
-            match cleanup.run("cron", crate::now()).await {
+            match cleanup.run("cron", clock.now()).await {
                 Ok(_) | Err(CleanupError::AlreadyRunning) => {}
                 Err(e) => tracing::warn!(error = %e, "cleanup failed"),
             }
         }
     })
+}
+
+/// The retention steps beyond raw observations and rollups.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Interned,
+    Alerts,
+    Notifications,
+    Audit,
 }

@@ -8,9 +8,12 @@
 //!   shows what is not stored), in batches.
 //! - [`state`]: the in-memory current picture (latest observation per check) that the API,
 //!   UI and `/metrics` read without touching the database.
+//! - [`history`]: each check's last 50 results and uptime counts per hour and day, in memory.
 //! - [`metrics`]: counters and the schedule-lateness histogram.
 
+pub mod history;
 pub mod housekeeping;
+pub mod liveness;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;
@@ -19,26 +22,8 @@ pub mod sla_watch;
 pub mod state;
 pub mod watch;
 
-pub use metrics::Metrics;
+pub use metrics::{IngestLimit, Metrics};
 pub use model::{Model, ModelHandle};
-pub use pipeline::{HealthOp, HealthOpError, Pipeline, PushReport, Pushed};
-pub use scheduler::{ScheduledCheck, Scheduler};
-pub use state::LiveState;
-
-/// Wall-clock now, in epoch milliseconds. The only clock read of the running system; the pure
-/// core receives time as a value.
-pub fn now() -> vitals_core::Timestamp {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    vitals_core::Timestamp(ms)
-}
-
-/// Wall-clock now in epoch microseconds (for lateness measurement).
-pub fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
-}
+pub use pipeline::{HealthOp, HealthOpError, Origin, Pipeline, PushError, PushReport, Pushed};
+pub use scheduler::{ScheduledCheck, Scheduler, Sink};
+pub use state::{ConfiguredCheck, LiveState};

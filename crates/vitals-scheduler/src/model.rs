@@ -22,6 +22,8 @@ pub struct Model {
     pub stale_after: BTreeMap<String, Duration>,
     pub unknown_assets: UnknownAssets,
     pub max_batch: usize,
+    /// `[ingest]` limits on what pushes create and carry.
+    pub ingest: vitals_config::IngestConfig,
 }
 
 impl Default for Model {
@@ -58,6 +60,7 @@ impl Model {
             stale_after,
             unknown_assets: cfg.ingest.unknown_assets,
             max_batch: cfg.ingest.max_batch,
+            ingest: cfg.ingest.clone(),
         }
     }
 

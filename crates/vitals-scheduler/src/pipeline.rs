@@ -6,11 +6,27 @@
 //! commits observations, health changes, new assets and idempotency keys as one store batch,
 //! and only then applies the result to the live state and answers the callers. Many concurrent
 //! requests thus cost one commit, and nothing is visible before it is durable.
+//!
+//! **Order and identity.** An observation is identified by (asset, check, time): a second one
+//! with the same key — in a round or against the store — is a duplicate, reported as such and
+//! not stored. One older than the check's latest is history: stored, but it moves no status,
+//! health or alert; the alert engine sees each check's observations in time order only.
+//!
+//! **When the store fails** (a full disk, an I/O error), nothing that callers were told failed
+//! has happened: the round's health is not applied, the engine is rolled back to exactly where
+//! it was (trackers keep their windows), pushes are answered with the error. Probe observations
+//! — nobody is waiting for them — go to a bounded buffer and are committed, in order, with the
+//! next round that succeeds (tried again with backoff); beyond [`RETRY_MAX`] the oldest are
+//! dropped and counted. `/monitor` says `store : FAIL` with the cause meanwhile.
+//!
+//! **Limits.** Pushes from outside (`push_from`) may create at most `[ingest] max_assets`
+//! assets in all, `[[token]] max_assets` per token, and `max_checks_per_asset` checks per
+//! asset; a push over a limit is refused whole, with the limit named.
 
 use crate::model::{ModelHandle, DEFAULT_GROUP};
 use crate::{LiveState, Metrics};
 use std::any::Any;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +34,7 @@ use tokio::sync::{mpsc, oneshot};
 use vitals_alert::{AssetInfo, Assets, Engine, Output};
 use vitals_core::health::{AlarmQuery, AssetHealth};
 use vitals_core::Status;
-use vitals_core::{Observation, Timestamp};
+use vitals_core::{Observation, SharedClock, SystemClock, Timestamp};
 use vitals_store::{AssetRecord, CommitBatch, HealthUpdate, Store, StoreError};
 
 /// Capacity of the intake channel; a full channel makes senders wait (backpressure).
@@ -28,6 +44,16 @@ const DRAIN: usize = 4_096;
 /// Rounds of fewer probe results than this wait [`LINGER`] for more.
 const LINGER_BELOW: usize = 64;
 const LINGER: Duration = Duration::from_millis(5);
+/// Probe observations kept while the store refuses writes; beyond, the oldest are dropped.
+pub const RETRY_MAX: usize = 200_000;
+/// The longest wait between two attempts to write to a failing store.
+const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// The worker beats at least this often, also when idle.
+const BEAT_EVERY: Duration = Duration::from_secs(1);
+/// How often the alert engine's time-driven pass runs (`Engine::tick`).
+const TICK_EVERY_MS: i64 = 1_000;
+/// Metadata key of assets created by a push: the token's name (or `local`).
+pub const CREATED_BY: &str = "created_by";
 
 /// A pushed result: the observation and its optional idempotency key.
 #[derive(Debug, Clone)]
@@ -40,8 +66,30 @@ pub struct Pushed {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PushReport {
     pub accepted: usize,
-    /// Indices (in the batch) of results whose id was seen before; accepted once, not again.
+    /// Indices (in the batch) of results that were duplicates — their id was seen before, or
+    /// their (asset, check, time) is already stored — accepted once, not again.
     pub duplicates: Vec<usize>,
+}
+
+/// Who pushed, for the limits that apply to pushes from outside.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// The token's name (`local` without tokens).
+    pub token: String,
+    /// The token's own quota of assets it may create (0: none of its own).
+    pub max_assets: usize,
+}
+
+/// Why a push was not taken (nothing of it was stored).
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{message}")]
+    Limit {
+        limit: crate::IngestLimit,
+        message: String,
+    },
 }
 
 /// A change to health made through the API.
@@ -73,10 +121,12 @@ type EngineCall =
     Box<dyn FnOnce(&mut Engine, &dyn Assets, Timestamp, &mut Output) -> Box<dyn Any + Send> + Send>;
 type EngineReply = oneshot::Sender<Result<Box<dyn Any + Send>, StoreError>>;
 
+type PushReply = oneshot::Sender<Result<PushReport, PushError>>;
+
 enum Msg {
     Obs(Observation),
     Engine(EngineCall, EngineReply),
-    Push(Vec<Pushed>, oneshot::Sender<Result<PushReport, StoreError>>),
+    Push(Vec<Pushed>, Option<Origin>, PushReply),
     Health(
         HealthOp,
         oneshot::Sender<Result<Result<(), HealthOpError>, StoreError>>,
@@ -92,6 +142,7 @@ pub struct Pipeline {
     model: Arc<ModelHandle>,
     tx: mpsc::Sender<Msg>,
     outbox_wake: Arc<tokio::sync::Notify>,
+    clock: SharedClock,
 }
 
 impl Pipeline {
@@ -104,8 +155,38 @@ impl Pipeline {
         model: Arc<ModelHandle>,
         engine: Engine,
     ) -> (Pipeline, tokio::task::JoinHandle<()>) {
+        Self::start_watched(
+            store,
+            state,
+            metrics,
+            model,
+            engine,
+            crate::liveness::Beat::detached(),
+            SystemClock::shared(),
+        )
+    }
+
+    /// [`Pipeline::start`], beating `beat` at least every second, on `clock`.
+    pub fn start_watched(
+        store: Arc<dyn Store>,
+        state: Arc<LiveState>,
+        metrics: Arc<Metrics>,
+        model: Arc<ModelHandle>,
+        engine: Engine,
+        beat: crate::liveness::Beat,
+        clock: SharedClock,
+    ) -> (Pipeline, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let outbox_wake = Arc::new(tokio::sync::Notify::new());
+        // Assets created by pushes so far, in all and per token (for the limits).
+        let mut created_by: HashMap<String, usize> = HashMap::new();
+        let mut pushed_assets = 0;
+        for a in state.read().values() {
+            if let Some(t) = a.record.metadata.get(CREATED_BY).and_then(|v| v.as_str()) {
+                pushed_assets += 1;
+                *created_by.entry(t.to_string()).or_default() += 1;
+            }
+        }
         let worker = Worker {
             store: store.clone(),
             state: state.clone(),
@@ -113,6 +194,13 @@ impl Pipeline {
             model: model.clone(),
             engine,
             outbox_wake: outbox_wake.clone(),
+            retry: VecDeque::new(),
+            backoff: Duration::ZERO,
+            pushed_assets,
+            created_by,
+            beat,
+            clock: clock.clone(),
+            next_tick: Timestamp(0),
         };
         let handle = tokio::spawn(worker.run(rx));
         (
@@ -123,6 +211,7 @@ impl Pipeline {
                 model,
                 tx,
                 outbox_wake,
+                clock,
             },
             handle,
         )
@@ -135,11 +224,34 @@ impl Pipeline {
         }
     }
 
-    /// Commits pushed results; returns after they are durable.
+    /// Commits results from inside Vitals (no limits); returns after they are durable.
     pub async fn push(&self, items: Vec<Pushed>) -> Result<PushReport, StoreError> {
+        match self.send_push(items, None).await {
+            Ok(r) => Ok(r),
+            Err(PushError::Store(e)) => Err(e),
+            // Not reachable: limits apply only with an origin.
+            Err(e @ PushError::Limit { .. }) => Err(StoreError::Backend(e.to_string())),
+        }
+    }
+
+    /// Commits results pushed from outside, within `[ingest]` and the token's limits; returns
+    /// after they are durable.
+    pub async fn push_from(
+        &self,
+        items: Vec<Pushed>,
+        origin: Origin,
+    ) -> Result<PushReport, PushError> {
+        self.send_push(items, Some(origin)).await
+    }
+
+    async fn send_push(
+        &self,
+        items: Vec<Pushed>,
+        origin: Option<Origin>,
+    ) -> Result<PushReport, PushError> {
         let (tx, rx) = oneshot::channel();
         self.tx
-            .send(Msg::Push(items, tx))
+            .send(Msg::Push(items, origin, tx))
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
@@ -186,6 +298,16 @@ impl Pipeline {
             .map_err(|_| StoreError::Backend("engine call returned an unexpected type".into()))
     }
 
+    /// The one clock of this process (see `vitals_core::clock`).
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// The domain's now, from [`Pipeline::clock`].
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
     /// Woken whenever a commit put notifications in the outbox.
     pub fn outbox_wake(&self) -> &Arc<tokio::sync::Notify> {
         &self.outbox_wake
@@ -228,6 +350,17 @@ struct Worker {
     model: Arc<ModelHandle>,
     engine: Engine,
     outbox_wake: Arc<tokio::sync::Notify>,
+    /// Probe observations of failed rounds, oldest first, waiting for the store.
+    retry: VecDeque<Observation>,
+    /// Wait before the next attempt while the store fails (zero when it works).
+    backoff: Duration,
+    /// Assets created by pushes, in all and per token.
+    pushed_assets: usize,
+    created_by: HashMap<String, usize>,
+    beat: crate::liveness::Beat,
+    clock: SharedClock,
+    /// When the engine's time-driven pass is next due.
+    next_tick: Timestamp,
 }
 
 /// What the engine sees of assets during a round: the live state, overlaid with this round's
@@ -241,6 +374,18 @@ struct View<'a> {
 impl Assets for View<'_> {
     fn info(&self, asset: &str) -> Option<AssetInfo> {
         self.state.asset_info(asset)
+    }
+
+    fn details(&self, asset: &str) -> std::collections::BTreeMap<String, String> {
+        self.state.asset_details(asset)
+    }
+
+    fn component_values(
+        &self,
+        selector: &vitals_core::rules::Selector,
+        component: &str,
+    ) -> Vec<(String, String, String)> {
+        self.state.component_values(selector, component)
     }
 
     fn is_down(&self, asset: &str) -> bool {
@@ -296,35 +441,79 @@ impl Assets for View<'_> {
     }
 }
 
+/// Who is waiting for an observation of the round: (push reply index, item index).
+type Owner = Option<(usize, usize)>;
+
 /// Everything one drain turns into.
 #[derive(Default)]
 struct Round {
     batch: CommitBatch,
+    /// Per observation of the batch: whose it is, if a caller waits for it.
+    owners: Vec<Owner>,
+    /// Indices of the batch's observations that are news (newer than the check's latest):
+    /// what the alert engine sees, in order.
+    current: Vec<usize>,
+    /// (asset, check, time) of every observation of the round: the second is a duplicate.
+    keys: HashSet<(String, String, i64)>,
     /// Health of touched assets, computed on copies; written to the state after the commit.
     scratch: HashMap<String, AssetHealth>,
     /// Newest observation time per (asset, check) seen in this round, to keep order.
     latest: HashMap<(String, String), Timestamp>,
-    push_replies: Vec<(oneshot::Sender<Result<PushReport, StoreError>>, PushReport)>,
+    push_replies: Vec<(PushReply, PushReport)>,
     health_replies: Vec<oneshot::Sender<Result<Result<(), HealthOpError>, StoreError>>>,
     flushes: Vec<oneshot::Sender<()>>,
     engine_calls: Vec<(EngineCall, EngineReply)>,
     engine_replies: Vec<(EngineReply, Box<dyn Any + Send>)>,
     statuses: HashMap<String, HashMap<String, Status>>,
     new_assets: HashSet<String>,
-    probe_obs: usize,
+    /// Checks this round adds, per asset (for `max_checks_per_asset`).
+    new_checks: HashMap<String, HashSet<String>>,
+    /// Assets this round's pushes create, per token.
+    created_by: HashMap<String, usize>,
+    /// Indices of the batch's observations that came from probes (kept if the commit fails).
+    probes: Vec<usize>,
 }
 
 impl Worker {
     async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
         let mut msgs = Vec::with_capacity(DRAIN);
-        loop {
+        let mut open = true;
+        while open || !self.retry.is_empty() {
             msgs.clear();
-            if rx.recv_many(&mut msgs, DRAIN).await == 0 {
-                break;
+            self.beat.now();
+            if !self.backoff.is_zero() {
+                // The store failed: give it a moment; messages queue meanwhile.
+                tokio::time::sleep(self.backoff).await;
+            }
+            if self.retry.is_empty() {
+                tokio::select! {
+                    n = rx.recv_many(&mut msgs, DRAIN) => {
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                    // Nothing came: a round of its own, for what time alone decides.
+                    _ = tokio::time::sleep(BEAT_EVERY) => {}
+                }
+            } else {
+                // Buffered observations wait for the store: try again even with nothing new.
+                while msgs.len() < DRAIN {
+                    match rx.try_recv() {
+                        Ok(m) => msgs.push(m),
+                        Err(mpsc::error::TryRecvError::Empty) => break,
+                        Err(mpsc::error::TryRecvError::Disconnected) => {
+                            open = false;
+                            break;
+                        }
+                    }
+                }
             }
             // A trickle of probe results only (nobody waiting for an answer): linger a few
             // milliseconds so they share a commit, instead of one commit per observation.
-            if msgs.len() < LINGER_BELOW && msgs.iter().all(|m| matches!(m, Msg::Obs(_))) {
+            if !msgs.is_empty()
+                && msgs.len() < LINGER_BELOW
+                && msgs.iter().all(|m| matches!(m, Msg::Obs(_)))
+            {
                 tokio::time::sleep(LINGER).await;
                 while msgs.len() < DRAIN {
                     match rx.try_recv() {
@@ -348,11 +537,20 @@ impl Worker {
             .or_insert_with(|| self.state.health(asset).unwrap_or_default())
     }
 
-    /// Adds one observation and its health changes to the round.
-    fn add_observation(&self, round: &mut Round, obs: Observation) {
-        let model = self.model.get();
-        if !self.state.contains(&obs.asset) && round.new_assets.insert(obs.asset.clone()) {
-            round.batch.assets.push(AssetRecord::named(&obs.asset));
+    /// Adds one observation and its health changes to the round; `false` if it is a duplicate
+    /// (of another in the round, or of the check's latest).
+    fn add_observation(
+        &self,
+        round: &mut Round,
+        obs: Observation,
+        owner: Owner,
+        creator: Option<&str>,
+    ) -> bool {
+        if !round
+            .keys
+            .insert((obs.asset.clone(), obs.check.clone(), obs.time.0))
+        {
+            return false;
         }
         let key = (obs.asset.clone(), obs.check.clone());
         let current = round
@@ -360,9 +558,30 @@ impl Worker {
             .get(&key)
             .copied()
             .or_else(|| self.state.latest_time(&obs.asset, &obs.check));
-        // A result older than what we have is history, not news: stored, but it does not move
-        // state or severity.
-        if current.is_none_or(|t| obs.time >= t) {
+        if current == Some(obs.time) {
+            return false;
+        }
+        let model = self.model.get();
+        if !self.state.contains(&obs.asset) && round.new_assets.insert(obs.asset.clone()) {
+            let mut record = AssetRecord::named(&obs.asset);
+            if let Some(c) = creator {
+                record
+                    .metadata
+                    .insert(CREATED_BY.to_string(), serde_json::Value::from(c));
+                *round.created_by.entry(c.to_string()).or_default() += 1;
+            }
+            round.batch.assets.push(record);
+        }
+        if !self.state.has_check(&obs.asset, &obs.check) {
+            round
+                .new_checks
+                .entry(obs.asset.clone())
+                .or_default()
+                .insert(obs.check.clone());
+        }
+        // A result older than what we have is history, not news: stored, but it moves no
+        // state, severity or alert.
+        if current.is_none_or(|t| obs.time > t) {
             round.latest.insert(key, obs.time);
             round
                 .statuses
@@ -385,17 +604,85 @@ impl Worker {
                     change,
                 });
             }
+            round.current.push(round.batch.observations.len());
         }
         round.batch.observations.push(obs);
+        round.owners.push(owner);
+        true
+    }
+
+    /// Which limit a push from `origin` would break, if any (nothing of it is added then).
+    fn over_limit(&self, round: &Round, items: &[Pushed], origin: &Origin) -> Option<PushError> {
+        let limits = self.model.get().ingest.clone();
+        let mut new_assets: HashSet<&str> = HashSet::new();
+        let mut new_checks: HashMap<&str, HashSet<&str>> = HashMap::new();
+        for p in items {
+            let (a, c) = (p.obs.asset.as_str(), p.obs.check.as_str());
+            if !self.state.contains(a) && !round.new_assets.contains(a) {
+                new_assets.insert(a);
+            }
+            let known = self.state.has_check(a, c)
+                || round.new_checks.get(a).is_some_and(|s| s.contains(c));
+            if !known {
+                new_checks.entry(a).or_default().insert(c);
+            }
+        }
+        let created = self.pushed_assets + round.created_by.values().sum::<usize>();
+        if !new_assets.is_empty() && created + new_assets.len() > limits.max_assets {
+            return Some(PushError::Limit {
+                limit: crate::IngestLimit::Assets,
+                message: format!(
+                    "this push would create {} new asset(s); pushes have created {created} of at most {} (ingest.max_assets)",
+                    new_assets.len(),
+                    limits.max_assets
+                ),
+            });
+        }
+        if origin.max_assets > 0 && !new_assets.is_empty() {
+            let mine = self.created_by.get(&origin.token).copied().unwrap_or(0)
+                + round.created_by.get(&origin.token).copied().unwrap_or(0);
+            if mine + new_assets.len() > origin.max_assets {
+                return Some(PushError::Limit {
+                    limit: crate::IngestLimit::TokenAssets,
+                    message: format!(
+                        "token {:?} has created {mine} asset(s) of at most {} (its max_assets); this push would create {} more",
+                        origin.token,
+                        origin.max_assets,
+                        new_assets.len()
+                    ),
+                });
+            }
+        }
+        for (a, checks) in &new_checks {
+            let have = self.state.check_count(a) + round.new_checks.get(*a).map_or(0, |s| s.len());
+            if have + checks.len() > limits.max_checks_per_asset {
+                return Some(PushError::Limit {
+                    limit: crate::IngestLimit::ChecksPerAsset,
+                    message: format!(
+                        "asset {a:?} has {have} check(s); this push would add {} more, over the {} of ingest.max_checks_per_asset",
+                        checks.len(),
+                        limits.max_checks_per_asset
+                    ),
+                });
+            }
+        }
+        None
     }
 
     async fn prepare(&mut self, msgs: &mut Vec<Msg>) -> Round {
         let mut round = Round::default();
+        // Observations of failed rounds first, in the order they were made.
+        for o in std::mem::take(&mut self.retry) {
+            let i = round.batch.observations.len();
+            if self.add_observation(&mut round, o, None, None) {
+                round.probes.push(i);
+            }
+        }
         // Idempotency keys: one look-up for the whole drain, plus duplicates within it.
         let ids: Vec<String> = msgs
             .iter()
             .filter_map(|m| match m {
-                Msg::Push(items, _) => Some(items.iter().filter_map(|p| p.id.clone())),
+                Msg::Push(items, _, _) => Some(items.iter().filter_map(|p| p.id.clone())),
                 _ => None,
             })
             .flatten()
@@ -409,17 +696,23 @@ impl Worker {
                     // Without the look-up we cannot promise "once": refuse the pushes.
                     for m in msgs.drain(..) {
                         match m {
-                            Msg::Push(_, reply) => {
-                                let _ = reply.send(Err(StoreError::Backend(e.to_string())));
+                            Msg::Push(_, _, reply) => {
+                                let _ = reply.send(Err(e.again().into()));
                             }
                             Msg::Health(_, reply) => {
-                                let _ = reply.send(Err(StoreError::Backend(e.to_string())));
+                                let _ = reply.send(Err(e.again()));
                             }
-                            Msg::Obs(o) => self.add_observation(&mut round, o),
+                            Msg::Obs(o) => {
+                                let i = round.batch.observations.len();
+                                if self.add_observation(&mut round, o, None, None) {
+                                    round.probes.push(i);
+                                }
+                            }
                             Msg::Flush(f) => round.flushes.push(f),
                             Msg::Engine(call, reply) => round.engine_calls.push((call, reply)),
                         }
                     }
+                    self.decide(&mut round);
                     return round;
                 }
             }
@@ -427,11 +720,29 @@ impl Worker {
         for m in msgs.drain(..) {
             match m {
                 Msg::Obs(o) => {
-                    round.probe_obs += 1;
-                    self.add_observation(&mut round, o);
+                    let i = round.batch.observations.len();
+                    if self.add_observation(&mut round, o, None, None) {
+                        round.probes.push(i);
+                    }
                 }
-                Msg::Push(items, reply) => {
+                Msg::Push(items, origin, reply) => {
+                    if crate::liveness::failpoint("pipeline-panic")
+                        && items.iter().any(|p| p.obs.asset == "failpoint")
+                    {
+                        panic!("failpoint pipeline-panic");
+                    }
+                    if let Some(o) = &origin {
+                        if let Some(e) = self.over_limit(&round, &items, o) {
+                            if let PushError::Limit { limit, .. } = &e {
+                                self.metrics.refused(*limit);
+                            }
+                            let _ = reply.send(Err(e));
+                            continue;
+                        }
+                    }
+                    let r = round.push_replies.len();
                     let mut report = PushReport::default();
+                    let creator = origin.as_ref().map(|o| o.token.as_str());
                     for (i, p) in items.into_iter().enumerate() {
                         if let Some(id) = &p.id {
                             if !seen.insert(id.clone()) {
@@ -440,13 +751,16 @@ impl Worker {
                             }
                             round.batch.result_ids.push(id.clone());
                         }
-                        report.accepted += 1;
-                        self.add_observation(&mut round, p.obs);
+                        if self.add_observation(&mut round, p.obs, Some((r, i)), creator) {
+                            report.accepted += 1;
+                        } else {
+                            report.duplicates.push(i);
+                        }
                     }
                     round.push_replies.push((reply, report));
                 }
                 Msg::Health(op, reply) => {
-                    let now = crate::now();
+                    let now = self.clock.now();
                     let (asset, result) = match &op {
                         HealthOp::DeleteAsset { asset } => {
                             if !self.state.contains(asset) {
@@ -488,18 +802,27 @@ impl Worker {
         round
     }
 
-    /// Alert decisions for the round: rules over its observations, then the engine calls.
+    /// Alert decisions for the round: rules over its news (each check's observations in time
+    /// order), then the engine calls. Undone if the commit fails.
     fn decide(&mut self, round: &mut Round) {
-        let now = crate::now();
+        let now = self.clock.now();
         let mut out = Output::default();
+        self.engine.begin();
         {
             let view = View {
                 state: &self.state,
                 scratch: &round.scratch,
                 statuses: &round.statuses,
             };
+            let obs = &round.batch.observations;
             self.engine
-                .observe(&round.batch.observations, &view, now, &mut out);
+                .observe(round.current.iter().map(|&i| &obs[i]), &view, now, &mut out);
+            // What time alone decides — reminders, escalation, `for` triggers, expiries —
+            // at most once a second of the clock (a busy pipeline has many rounds a second).
+            if now >= self.next_tick {
+                self.engine.tick(&view, now, &mut out);
+                self.next_tick = now.add_millis(TICK_EVERY_MS);
+            }
             for (call, reply) in round.engine_calls.drain(..) {
                 let r = call(&mut self.engine, &view, now, &mut out);
                 round.engine_replies.push((reply, r));
@@ -514,29 +837,68 @@ impl Worker {
     async fn finish(&mut self, round: Round) {
         let Round {
             batch,
+            owners,
             scratch,
-            push_replies,
+            mut push_replies,
             health_replies,
             flushes,
-            probe_obs,
             engine_replies,
+            created_by,
+            probes,
             ..
         } = round;
-        let n = batch.observations.len() as u64;
         let has_work = batch != CommitBatch::default();
         let notify_outbox = !batch.outbox.is_empty();
         let result = if has_work {
-            self.commit_with_retry(&batch, probe_obs > 0).await
+            self.store.commit(batch.clone()).await
         } else {
-            Ok(())
+            Ok(vitals_store::CommitReport::default())
         };
+        let now = self.clock.now();
         match result {
-            Ok(()) => {
+            Ok(report) => {
+                self.engine.commit();
+                if let Some(ms) = self.metrics.store_ok(now.0) {
+                    tracing::info!(
+                        after_s = ms / 1000,
+                        "the store takes writes again; buffered observations are stored"
+                    );
+                }
+                self.backoff = Duration::ZERO;
+                self.metrics
+                    .observations_buffered
+                    .store(0, Ordering::Relaxed);
+                // Duplicates found by the store (history already stored) were not stored.
+                let dups: HashSet<usize> = report.duplicates.iter().copied().collect();
+                for &i in &report.duplicates {
+                    if let Some(Some((r, item))) = owners.get(i) {
+                        if let Some((_, rep)) = push_replies.get_mut(*r) {
+                            rep.accepted = rep.accepted.saturating_sub(1);
+                            rep.duplicates.push(*item);
+                            rep.duplicates.sort_unstable();
+                        }
+                    }
+                }
+                let stored: Vec<Observation> = if dups.is_empty() {
+                    batch.observations
+                } else {
+                    batch
+                        .observations
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(i, _)| !dups.contains(i))
+                        .map(|(_, o)| o)
+                        .collect()
+                };
                 self.metrics
                     .observations_stored
-                    .fetch_add(n, Ordering::Relaxed);
+                    .fetch_add(stored.len() as u64, Ordering::Relaxed);
+                for (token, n) in created_by {
+                    self.pushed_assets += n;
+                    *self.created_by.entry(token).or_default() += n;
+                }
                 self.state.ensure_assets(&batch.assets);
-                self.state.apply(&batch.observations);
+                self.state.apply(&stored);
                 self.state.set_health(scratch);
                 for (reply, report) in push_replies {
                     let _ = reply.send(Ok(report));
@@ -552,76 +914,53 @@ impl Worker {
                 }
             }
             Err(e) => {
-                // Callers that asked for durability learn it failed; probe results are still
-                // shown, as the live picture should not lie about targets.
+                // Nothing of the round happened: the engine is back where it was, health and
+                // live state are untouched, callers hear of the failure.
+                self.engine.rollback();
                 let msg = e.to_string();
+                self.metrics.store_failed(now.0, msg.clone());
+                tracing::warn!(error = %msg, buffered = probes.len(), "store write failed");
                 for (reply, _) in push_replies {
-                    let _ = reply.send(Err(StoreError::Backend(msg.clone())));
+                    let _ = reply.send(Err(e.again().into()));
                 }
                 for reply in health_replies {
-                    let _ = reply.send(Err(StoreError::Backend(msg.clone())));
+                    let _ = reply.send(Err(e.again()));
                 }
                 for (reply, _) in engine_replies {
-                    let _ = reply.send(Err(StoreError::Backend(msg.clone())));
+                    let _ = reply.send(Err(e.again()));
                 }
-                if probe_obs > 0 {
-                    self.state.apply(&batch.observations);
+                // Probe observations wait for the next round, in order; the oldest go first
+                // when there are too many.
+                let keep: HashSet<usize> = probes.into_iter().collect();
+                self.retry.extend(
+                    batch
+                        .observations
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(i, _)| keep.contains(i))
+                        .map(|(_, o)| o),
+                );
+                if self.retry.len() > RETRY_MAX {
+                    let over = self.retry.len() - RETRY_MAX;
+                    self.retry.drain(..over);
+                    self.metrics
+                        .observations_dropped
+                        .fetch_add(over as u64, Ordering::Relaxed);
+                    tracing::error!(
+                        dropped = over,
+                        kept = RETRY_MAX,
+                        "the store has refused writes for long: the oldest buffered probe observations were dropped"
+                    );
                 }
-                // The engine decided things that were not stored: start again from the store.
-                self.resync_engine().await;
+                self.metrics
+                    .observations_buffered
+                    .store(self.retry.len() as u64, Ordering::Relaxed);
+                self.backoff =
+                    (self.backoff * 2).clamp(Duration::from_millis(100), RETRY_BACKOFF_MAX);
             }
         }
         for f in flushes {
             let _ = f.send(());
         }
-    }
-
-    async fn resync_engine(&mut self) {
-        let loaded = async {
-            let open = self.store.open_alerts().await?;
-            let ids = self.store.max_ids().await?;
-            let silences = self.store.silences(crate::now()).await?;
-            Ok::<_, StoreError>((open, silences, ids))
-        }
-        .await;
-        match loaded {
-            Ok((open, silences, ids)) => self.engine.resync(open, silences, ids),
-            Err(e) => tracing::error!(error = %e, "cannot reload alerts after a failed commit"),
-        }
-    }
-
-    /// Probe-only rounds retry a few times (nobody waits on them); rounds with waiting callers
-    /// fail fast so the caller can retry.
-    async fn commit_with_retry(
-        &self,
-        batch: &CommitBatch,
-        has_probe_results: bool,
-    ) -> Result<(), StoreError> {
-        let attempts = if has_probe_results { 4 } else { 1 };
-        let mut last = StoreError::Closed;
-        for attempt in 0..attempts {
-            match self.store.commit(batch.clone()).await {
-                Ok(()) => return Ok(()),
-                Err(StoreError::Closed) => {
-                    tracing::error!(
-                        lost = batch.observations.len(),
-                        "store closed; observations not stored"
-                    );
-                    return Err(StoreError::Closed);
-                }
-                Err(e) => {
-                    self.metrics.store_errors.fetch_add(1, Ordering::Relaxed);
-                    self.metrics
-                        .last_store_error_ms
-                        .store(crate::now().0, Ordering::Relaxed);
-                    tracing::warn!(error = %e, attempt, "store write failed");
-                    last = e;
-                    if attempt + 1 < attempts {
-                        tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
-                    }
-                }
-            }
-        }
-        Err(last)
     }
 }

@@ -81,6 +81,41 @@ pub struct Scheduler {
     tx: mpsc::Sender<Command>,
 }
 
+/// Where the observations of runs go: the server's pipeline, or a channel (a site agent
+/// buffers them on disk and sends them to the server).
+#[derive(Clone)]
+pub enum Sink {
+    Pipeline(Pipeline),
+    Channel(mpsc::Sender<vitals_core::Observation>),
+}
+
+impl From<Pipeline> for Sink {
+    fn from(p: Pipeline) -> Sink {
+        Sink::Pipeline(p)
+    }
+}
+
+impl Sink {
+    /// The clock due times are read on: the pipeline's, or the wall clock for a bare channel.
+    fn clock(&self) -> vitals_core::SharedClock {
+        match self {
+            Sink::Pipeline(p) => p.clock().clone(),
+            Sink::Channel(_) => vitals_core::SystemClock::shared(),
+        }
+    }
+
+    async fn submit(&self, obs: vitals_core::Observation) {
+        match self {
+            Sink::Pipeline(p) => p.submit(obs).await,
+            Sink::Channel(tx) => {
+                if tx.send(obs).await.is_err() {
+                    tracing::error!("observation channel closed; observation dropped");
+                }
+            }
+        }
+    }
+}
+
 /// The loop wakes at least this often, so `/monitor` can tell it is alive.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
@@ -88,23 +123,30 @@ impl Scheduler {
     pub fn start(
         checks: Vec<ScheduledCheck>,
         prober: Arc<Prober>,
-        pipeline: Pipeline,
+        sink: impl Into<Sink>,
         metrics: Arc<Metrics>,
         max_concurrency: usize,
     ) -> Scheduler {
         let (tx, rx) = mpsc::channel(8);
+        let sink = sink.into();
         let mut lp = Loop {
+            clock: sink.clock(),
             slots: HashMap::new(),
             index: HashMap::new(),
             heap: BinaryHeap::new(),
             next_slot: 0,
             prober,
-            pipeline,
+            sink,
             metrics,
             permits: Arc::new(Semaphore::new(max_concurrency.max(1))),
             tracker: TaskTracker::new(),
         };
-        lp.apply(checks, crate::now());
+        let now = lp.clock.now();
+        lp.apply(checks, now);
+        // Alive from the start: `/monitor` may ask before the loop's first turn.
+        lp.metrics
+            .scheduler_heartbeat_ms
+            .store(vitals_core::SystemClock::now().0, Ordering::Relaxed);
         tokio::spawn(lp.run(rx));
         Scheduler { tx }
     }
@@ -127,12 +169,13 @@ impl Scheduler {
 }
 
 struct Loop {
+    clock: vitals_core::SharedClock,
     slots: HashMap<u64, Slot>,
     index: HashMap<(String, String), u64>,
     heap: BinaryHeap<Reverse<(i64, u64, u64)>>,
     next_slot: u64,
     prober: Arc<Prober>,
-    pipeline: Pipeline,
+    sink: Sink,
     metrics: Arc<Metrics>,
     permits: Arc<Semaphore>,
     tracker: TaskTracker,
@@ -188,18 +231,25 @@ impl Loop {
                 self.slots.remove(&id);
             }
         }
+        // Probe state (log followers) of checks that are gone is let go.
+        let index = &self.index;
+        self.prober.retain_checks(&|key: &str| {
+            key.split_once('/')
+                .is_some_and(|(a, n)| index.contains_key(&(a.to_string(), n.to_string())))
+        });
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
         loop {
-            let now = crate::now();
+            let now = self.clock.now();
+            // Liveness is the machine's time, whatever clock the checks run on.
             self.metrics
                 .scheduler_heartbeat_ms
-                .store(now.0, Ordering::Relaxed);
+                .store(vitals_core::SystemClock::now().0, Ordering::Relaxed);
             self.fire_due(now);
             let wait_ms = match self.heap.peek() {
                 Some(Reverse((due, _, _))) => {
-                    (due - crate::now().0).clamp(0, HEARTBEAT.as_millis() as i64)
+                    (due - self.clock.now().0).clamp(0, HEARTBEAT.as_millis() as i64)
                 }
                 None => HEARTBEAT.as_millis() as i64,
             };
@@ -208,7 +258,8 @@ impl Loop {
                 cmd = rx.recv() => match cmd {
                     Some(Command::Reload(checks, done)) => {
                         let n = checks.len();
-                        self.apply(checks, crate::now());
+                        let now = self.clock.now();
+                        self.apply(checks, now);
                         tracing::info!(checks = n, "scheduler reloaded");
                         let _ = done.send(());
                     }
@@ -271,21 +322,22 @@ impl Loop {
             let check = slot.check.clone();
             let running = slot.running.clone();
             let prober = self.prober.clone();
-            let pipeline = self.pipeline.clone();
+            let sink = self.sink.clone();
             let metrics = self.metrics.clone();
             let permits = self.permits.clone();
+            let clock = self.clock.clone();
             self.tracker.spawn(async move {
                 let _permit = permits.acquire_owned().await;
-                let start_us = crate::now_us();
-                metrics.record_lateness((start_us - due * 1000).max(0) as u64);
-                let start = vitals_core::Timestamp(start_us / 1000);
+                let start = clock.now();
+                metrics.record_lateness((start.0 - due).max(0) as u64 * 1000);
                 metrics.in_flight.fetch_add(1, Ordering::Relaxed);
                 let c = &check.config;
-                let outcome = prober.run(&check.probe, c.timeout).await;
+                let key = format!("{}/{}", c.asset, c.name);
+                let outcome = prober.run_check(Some(&key), &check.probe, c.timeout).await;
                 metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
                 metrics.record_probe(&check.probe, outcome.status);
                 let obs = outcome.into_observation(&c.asset, &c.name, start);
-                pipeline.submit(obs).await;
+                sink.submit(obs).await;
                 running.store(false, Ordering::Release);
             });
         }

@@ -7,101 +7,13 @@
 
 use crate::Pipeline;
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
 use std::time::Duration;
 use vitals_config::SlaConfig;
 use vitals_core::{Observation, Status, Timestamp, Value};
 use vitals_sla::Target;
 
-/// Most bytes read from one file per poll (bounds memory and one poll's time).
-const READ_CAP: usize = 64 * 1024 * 1024;
-/// A line longer than this is dropped as malformed (bounded memory on a file without newlines).
-const LINE_CAP: usize = 1024 * 1024;
-
-/// One followed file.
-pub struct Follower {
-    path: PathBuf,
-    file: Option<File>,
-    inode: u64,
-    offset: u64,
-    partial: Vec<u8>,
-}
-
-impl Follower {
-    /// Starts at the current end of the file (history is what `vitals sla` is for); a file that
-    /// does not exist yet is read from its start once it appears.
-    pub fn new(path: PathBuf) -> Follower {
-        let mut f = Follower {
-            path,
-            file: None,
-            inode: 0,
-            offset: 0,
-            partial: Vec::new(),
-        };
-        if let Ok(file) = File::open(&f.path) {
-            if let Ok(meta) = file.metadata() {
-                f.inode = meta.ino();
-                f.offset = meta.len();
-                f.file = Some(file);
-            }
-        }
-        f
-    }
-
-    fn read_from_handle(&mut self, line: &mut dyn FnMut(&[u8])) -> std::io::Result<()> {
-        let Some(file) = self.file.as_mut() else {
-            return Ok(());
-        };
-        file.seek(SeekFrom::Start(self.offset))?;
-        let mut buf = Vec::new();
-        let n = file.take(READ_CAP as u64).read_to_end(&mut buf)?;
-        self.offset += n as u64;
-        let mut start = 0;
-        for (i, b) in buf.iter().enumerate() {
-            if *b == b'\n' {
-                if self.partial.is_empty() {
-                    line(&buf[start..i]);
-                } else {
-                    self.partial.extend_from_slice(&buf[start..i]);
-                    let whole = std::mem::take(&mut self.partial);
-                    line(&whole);
-                }
-                start = i + 1;
-            }
-        }
-        self.partial.extend_from_slice(&buf[start..]);
-        if self.partial.len() > LINE_CAP {
-            line(&self.partial[..0]); // counted as one malformed line
-            self.partial.clear();
-        }
-        Ok(())
-    }
-
-    /// Reads what was appended since the last poll, handling rotation and truncation.
-    pub fn poll(&mut self, line: &mut dyn FnMut(&[u8])) -> std::io::Result<()> {
-        let meta = match std::fs::metadata(&self.path) {
-            Ok(m) => m,
-            // Rotated away and not recreated yet: finish the old file.
-            Err(_) => return self.read_from_handle(line),
-        };
-        if self.file.is_none() || meta.ino() != self.inode {
-            // Rotation (or first appearance): drain the old file, then start the new one.
-            self.read_from_handle(line)?;
-            self.file = Some(File::open(&self.path)?);
-            self.inode = meta.ino();
-            self.offset = 0;
-            self.partial.clear();
-        } else if meta.len() < self.offset {
-            // Truncated in place (copytruncate): start again from the top.
-            self.offset = 0;
-            self.partial.clear();
-        }
-        self.read_from_handle(line)
-    }
-}
+/// The follower lives in `vitals-probe`, shared with the `log` check.
+pub use vitals_probe::follow::Follower;
 
 #[derive(Default)]
 struct OpStats {
@@ -192,21 +104,21 @@ impl Period {
 /// Follows the configured files until aborted.
 pub fn spawn(cfg: SlaConfig, pipeline: Pipeline) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let targets: Vec<Target> = cfg.targets.iter().filter_map(|t| t.parse().ok()).collect();
+        let targets = cfg.targets.clone();
         let mut followers: Vec<Follower> = cfg.files.iter().cloned().map(Follower::new).collect();
         let period_ms = cfg.period.as_millis() as i64;
         let mut current = Period::default();
-        let mut period_end = (crate::now().0 / period_ms + 1) * period_ms;
+        let mut period_end = (pipeline.now().0 / period_ms + 1) * period_ms;
         let mut tick =
             tokio::time::interval(Duration::from_millis(period_ms.clamp(200, 1000) as u64));
         loop {
             tick.tick().await;
             for f in followers.iter_mut() {
                 if let Err(e) = f.poll(&mut |l| current.add_line(l)) {
-                    tracing::warn!(file = %f.path.display(), error = %e, "cannot read SLA log");
+                    tracing::warn!(file = %f.path().display(), error = %e, "cannot read SLA log");
                 }
             }
-            let now = crate::now().0;
+            let now = pipeline.now().0;
             if now >= period_end {
                 let done = std::mem::take(&mut current);
                 if done.malformed > 0 {

@@ -3,6 +3,7 @@
 //! Read by the API, the UI and `/metrics` on every request, so reads take a shared lock and
 //! copy out only what they need. Written only by the pipeline, after the store committed.
 
+use crate::history::History;
 use std::collections::BTreeMap;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use vitals_core::health::AssetHealth;
@@ -15,7 +16,48 @@ pub struct CheckState {
     pub kind: String,
     /// Whether the check is in the current configuration (kept after removal for history).
     pub configured: bool,
+    /// Whether pushed results are taken for it (pushed kinds, or a polled check that says
+    /// `accept_pushes = true`); results for unconfigured checks are always taken.
+    pub accepts_pushes: bool,
     pub latest: Option<Observation>,
+    /// The last 50 results and OK counts per hour and day (uptime), kept as observations are
+    /// committed.
+    pub history: History,
+}
+
+impl CheckState {
+    fn new(kind: &str, configured: bool, accepts_pushes: bool) -> Self {
+        CheckState {
+            kind: kind.to_string(),
+            configured,
+            accepts_pushes,
+            latest: None,
+            history: History::default(),
+        }
+    }
+}
+
+/// A check of the running configuration, as the live state records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfiguredCheck {
+    pub asset: String,
+    pub name: String,
+    /// `http`, `tcp`, …, `push`, `heartbeat`.
+    pub kind: String,
+    pub accepts_pushes: bool,
+}
+
+impl ConfiguredCheck {
+    /// A check of `kind`; pushed kinds accept pushes, polled ones do not.
+    pub fn new(asset: impl Into<String>, name: impl Into<String>, kind: impl Into<String>) -> Self {
+        let kind = kind.into();
+        ConfiguredCheck {
+            asset: asset.into(),
+            name: name.into(),
+            accepts_pushes: kind == "push" || kind == "heartbeat",
+            kind,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -37,6 +79,15 @@ impl AssetState {
 }
 
 impl AssetState {
+    /// The name people know it by: its name, or its id when it has none.
+    pub fn display_name(&self) -> &str {
+        if self.record.name.is_empty() {
+            &self.record.id
+        } else {
+            &self.record.name
+        }
+    }
+
     /// Worst status of the configured checks that have run; `None` when nothing has run yet.
     pub fn status(&self) -> Option<Status> {
         self.checks
@@ -65,7 +116,7 @@ impl LiveState {
     }
 
     /// Replaces asset records and the set of configured checks; keeps every latest observation.
-    pub fn sync_config(&self, assets: &[AssetRecord], checks: &[(String, String, String)]) {
+    pub fn sync_config(&self, assets: &[AssetRecord], checks: &[ConfiguredCheck]) {
         let mut map = self.write();
         for a in assets {
             map.entry(a.id.clone())
@@ -75,23 +126,56 @@ impl LiveState {
         for s in map.values_mut() {
             for c in s.checks.values_mut() {
                 c.configured = false;
+                c.accepts_pushes = true;
             }
         }
-        for (asset, name, kind) in checks {
+        for cc in checks {
             let entry = map
-                .entry(asset.clone())
-                .or_insert_with(|| AssetState::new(AssetRecord::named(asset)));
+                .entry(cc.asset.clone())
+                .or_insert_with(|| AssetState::new(AssetRecord::named(&cc.asset)));
             let c = entry
                 .checks
-                .entry(name.clone())
-                .or_insert_with(|| CheckState {
-                    kind: kind.clone(),
-                    configured: true,
-                    latest: None,
-                });
+                .entry(cc.name.clone())
+                .or_insert_with(|| CheckState::new(&cc.kind, true, cc.accepts_pushes));
             c.configured = true;
-            c.kind = kind.clone();
+            c.kind = cc.kind.clone();
+            c.accepts_pushes = cc.accepts_pushes;
         }
+    }
+
+    /// Replaces the records of these assets (adding unknown ones); checks stay as they are.
+    pub fn update_records(&self, assets: &[AssetRecord]) {
+        let mut map = self.write();
+        for a in assets {
+            map.entry(a.id.clone())
+                .and_modify(|s| s.record = a.clone())
+                .or_insert_with(|| AssetState::new(a.clone()));
+        }
+    }
+
+    /// Why a pushed result for `asset`/`check` is refused, if it is: the check is polled by
+    /// Vitals and does not accept pushes.
+    pub fn push_refused(&self, asset: &str, check: &str) -> Option<String> {
+        let map = self.read();
+        let c = map.get(asset)?.checks.get(check)?;
+        (c.configured && !c.accepts_pushes).then(|| {
+            format!(
+                "{asset}/{check} is polled by Vitals ({} check); a pushed result would hide what the probe sees. Set accept_pushes = true on the check to take both",
+                c.kind
+            )
+        })
+    }
+
+    /// Number of checks `asset` has (configured or pushed).
+    pub fn check_count(&self, asset: &str) -> usize {
+        self.read().get(asset).map_or(0, |a| a.checks.len())
+    }
+
+    /// Whether `asset` has a check called `check`.
+    pub fn has_check(&self, asset: &str, check: &str) -> bool {
+        self.read()
+            .get(asset)
+            .is_some_and(|a| a.checks.contains_key(check))
     }
 
     /// Applies committed observations (older ones than the current latest are ignored).
@@ -104,13 +188,43 @@ impl LiveState {
             let check = asset
                 .checks
                 .entry(o.check.clone())
-                .or_insert_with(|| CheckState {
-                    kind: "push".to_string(),
-                    configured: false,
-                    latest: None,
-                });
+                .or_insert_with(|| CheckState::new("push", false, true));
+            check.history.record(o.time, o.status);
             if check.latest.as_ref().is_none_or(|l| l.time <= o.time) {
                 check.latest = Some(o.clone());
+            }
+        }
+    }
+
+    /// Replaces every check's history with what the store has (a warm start, before the
+    /// pipeline runs): counts per hour and per day, and the newest results. Checks the state
+    /// does not know are skipped (the warm start applied every check's latest observation
+    /// before).
+    pub fn load_history(
+        &self,
+        counts: &[(i64, vitals_store::PeriodCount)],
+        recent: Vec<vitals_store::RecentResults>,
+    ) {
+        let mut map = self.write();
+        for a in map.values_mut() {
+            for c in a.checks.values_mut() {
+                c.history = History::default();
+            }
+        }
+        for (period, p) in counts {
+            if let Some(c) = map
+                .get_mut(&p.asset)
+                .and_then(|a| a.checks.get_mut(&p.check))
+            {
+                c.history.load_counts(*period, p.start, p.count, p.failures);
+            }
+        }
+        for r in recent {
+            if let Some(c) = map
+                .get_mut(&r.asset)
+                .and_then(|a| a.checks.get_mut(&r.check))
+            {
+                c.history.load_recent(r.results);
             }
         }
     }
@@ -195,6 +309,68 @@ impl LiveState {
         })
     }
 
+    /// The asset's metadata values that are text, numbers or booleans, as text (for
+    /// notification templates).
+    pub fn asset_details(&self, id: &str) -> std::collections::BTreeMap<String, String> {
+        let map = self.read();
+        let Some(a) = map.get(id) else {
+            return Default::default();
+        };
+        a.record
+            .metadata
+            .iter()
+            .filter_map(|(k, v)| {
+                let text = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Number(n) => n.to_string(),
+                    serde_json::Value::Bool(b) => b.to_string(),
+                    _ => return None,
+                };
+                Some((k.clone(), text))
+            })
+            .collect()
+    }
+
+    /// `(asset, check, value)` of component `component` in the latest observation of every
+    /// check the selector selects (for `consistent` rules).
+    pub fn component_values(
+        &self,
+        selector: &vitals_core::rules::Selector,
+        component: &str,
+    ) -> Vec<(String, String, String)> {
+        let map = self.read();
+        let mut out = Vec::new();
+        let mut visit = |id: &str, a: &AssetState| {
+            for (name, c) in &a.checks {
+                if !selector.matches(id, &a.record.groups, &a.record.labels, name) {
+                    continue;
+                }
+                let value = c.latest.as_ref().and_then(|o| {
+                    o.components
+                        .iter()
+                        .find(|x| x.name == component)
+                        .and_then(|x| x.value.clone())
+                });
+                if let Some(v) = value {
+                    out.push((id.to_string(), name.clone(), v));
+                }
+            }
+        };
+        if selector.assets.is_empty() {
+            for (id, a) in map.iter() {
+                visit(id, a);
+            }
+        } else {
+            // Named assets: look them up instead of walking every asset.
+            for id in &selector.assets {
+                if let Some(a) = map.get(id) {
+                    visit(id, a);
+                }
+            }
+        }
+        out
+    }
+
     pub fn contains(&self, id: &str) -> bool {
         self.read().contains_key(id)
     }
@@ -220,7 +396,7 @@ mod tests {
     #[test]
     fn newer_wins_and_config_sync_keeps_history() {
         let s = LiveState::new();
-        s.sync_config(&[], &[("a".into(), "http".into(), "http".into())]);
+        s.sync_config(&[], &[ConfiguredCheck::new("a", "http", "http")]);
         let mut o = Observation::new("a", "http", Timestamp(2000), Status::Ok, "");
         s.apply(std::slice::from_ref(&o));
         o.time = Timestamp(1000);

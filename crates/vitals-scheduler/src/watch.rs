@@ -247,7 +247,7 @@ pub fn spawn(
         loop {
             tick.tick().await;
             let obs =
-                silence_observations(&state, &heartbeats.snapshot(), &model.get(), crate::now());
+                silence_observations(&state, &heartbeats.snapshot(), &model.get(), pipeline.now());
             if obs.is_empty() {
                 continue;
             }

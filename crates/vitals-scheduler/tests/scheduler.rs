@@ -44,6 +44,8 @@ fn check(asset: &str, name: &str, every: u64, timeout: u64, probe: ProbeSpec) ->
         enabled: true,
         description: None,
         kind: vitals_core::spec::CheckKind::Probe(probe),
+        accept_pushes: false,
+        locations: None,
     })
     .unwrap()
     .unwrap()

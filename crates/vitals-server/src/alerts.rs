@@ -157,7 +157,7 @@ pub async fn ack(
     known_keys(&m, &["by", "comment", "expires"])?;
     let by = opt_str(&m, "by", 200)?.unwrap_or_else(|| "api".to_string());
     let comment = opt_str(&m, "comment", 2000)?;
-    let now = vitals_scheduler::now();
+    let now = app.now();
     let expires = m
         .get("expires")
         .filter(|v| !v.is_null())
@@ -197,7 +197,7 @@ pub async fn silences(
     State(app): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<J>, AppError> {
-    let now = vitals_scheduler::now();
+    let now = app.now();
     let since = if q.get("all").is_some_and(|v| v == "1" || v == "true") {
         Timestamp(0)
     } else {
@@ -245,7 +245,7 @@ pub async fn create_silence(
             "matchers", "rules", "starts", "ends", "duration", "author", "comment",
         ],
     )?;
-    let now = vitals_scheduler::now();
+    let now = app.now();
     let matchers = match m.get("matchers") {
         None | Some(J::Null) => serde_json::Map::new(),
         Some(J::Object(o)) => o.clone(),
@@ -414,7 +414,7 @@ pub async fn notifications(
                 "detail": it.detail,
                 "error": it.last_error,
                 "sent": it.sent.map(|t| t.to_rfc3339()),
-                "next_attempt": (it.state == "pending").then(|| it.next_attempt.to_rfc3339()),
+                "next_attempt": (it.state == vitals_store::OutboxState::Pending).then(|| it.next_attempt.to_rfc3339()),
             })
         })
         .collect();

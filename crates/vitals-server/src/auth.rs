@@ -8,7 +8,8 @@
 //!
 //! Secrets are compared as SHA-256 digests in constant time; only digests are kept.
 
-use crate::{Actor, AppError, AppState};
+use crate::edge::AuthFailure;
+use crate::{AppError, AppState};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
@@ -44,6 +45,9 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
     ("GET", "/api/v1/assets/{id}/observations", Need::Viewer),
     ("GET", "/api/v1/assets/{id}/rollups", Need::Viewer),
     ("POST", "/api/v1/results", Need::Reporter),
+    ("GET", "/api/v1/agent/checks", Need::Reporter),
+    ("POST", "/api/v1/agent/results", Need::Reporter),
+    ("GET", "/api/v1/agents", Need::Viewer),
     ("GET", "/ping/{slug}", Need::Ping),
     ("POST", "/ping/{slug}", Need::Ping),
     ("GET", "/ping/{slug}/{event}", Need::Ping),
@@ -65,6 +69,36 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
     ("GET", "/api/v1/fleet/heatmap.svg", Need::Viewer),
     ("GET", "/api/v1/fleet/heatmap.png", Need::Viewer),
     ("GET", "/api/v1/fleet/files", Need::Viewer),
+    ("GET", "/api/v1/engine/sources", Need::Viewer),
+    ("GET", "/api/v1/engine/pipelines", Need::Viewer),
+    ("GET", "/api/v1/engine/jobs", Need::Viewer),
+    ("GET", "/api/v1/engine/jobs/{id}", Need::Viewer),
+    ("POST", "/api/v1/engine/jobs/{id}/pause", Need::Admin),
+    ("POST", "/api/v1/engine/jobs/{id}/resume", Need::Admin),
+    ("POST", "/api/v1/engine/jobs/{id}/run", Need::Admin),
+    ("PUT", "/api/v1/engine/jobs/{id}/schedule", Need::Admin),
+    ("DELETE", "/api/v1/engine/jobs/{id}/override", Need::Admin),
+    ("GET", "/api/v1/schedules", Need::Viewer),
+    (
+        "PUT",
+        "/api/v1/assets/{id}/checks/{check}/schedule",
+        Need::Admin,
+    ),
+    (
+        "DELETE",
+        "/api/v1/assets/{id}/checks/{check}/schedule",
+        Need::Admin,
+    ),
+    ("GET", "/api/v1/notifiers", Need::Viewer),
+    ("POST", "/api/v1/notifiers/{id}/test", Need::Admin),
+    ("GET", "/api/v1/status-pages", Need::Viewer),
+    ("GET", "/api/v1/status-pages/{slug}/notices", Need::Viewer),
+    ("POST", "/api/v1/status-pages/{slug}/notices", Need::Admin),
+    (
+        "DELETE",
+        "/api/v1/status-pages/{slug}/notices/{id}",
+        Need::Admin,
+    ),
     ("GET", "/health/", Need::Viewer),
     ("GET", "/health", Need::Viewer),
     ("GET", "/health/{uid}/", Need::Viewer),
@@ -110,6 +144,27 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
     ("POST", "/alerts/{id}/ack", Need::Admin),
     ("POST", "/alerts/silences", Need::Admin),
     ("POST", "/alerts/silences/{id}/expire", Need::Admin),
+    ("GET", "/notifiers", Need::Viewer),
+    ("POST", "/notifiers/{id}/test", Need::Admin),
+    ("GET", "/status-pages", Need::Viewer),
+    ("GET", "/sources", Need::Viewer),
+    ("GET", "/pipelines", Need::Viewer),
+    ("GET", "/jobs", Need::Viewer),
+    ("POST", "/jobs/{id}/pause", Need::Admin),
+    ("POST", "/jobs/{id}/resume", Need::Admin),
+    ("POST", "/jobs/{id}/run", Need::Admin),
+    ("POST", "/jobs/{id}/schedule", Need::Admin),
+    ("POST", "/jobs/{id}/override/remove", Need::Admin),
+    ("POST", "/assets/{id}/checks/{check}/schedule", Need::Admin),
+    (
+        "POST",
+        "/assets/{id}/checks/{check}/schedule/remove",
+        Need::Admin,
+    ),
+    ("POST", "/status-pages/{slug}/notices", Need::Admin),
+    ("POST", "/status-pages/{slug}/notices/{id}/end", Need::Admin),
+    // Public status pages: names, statuses, uptime and notices only (see ui/site.rs).
+    ("GET", "/status/{slug}", Need::Public),
 ];
 
 /// What a route needs; unknown routes need `admin` (fail closed).
@@ -151,6 +206,12 @@ pub struct Caller {
     pub name: String,
     pub role: Role,
     pub scope: Scope,
+    /// The UI session the request came with (pages and forms only).
+    pub session: Option<String>,
+    /// Most assets this caller's pushes may create (0: no own quota).
+    pub max_assets: usize,
+    /// A site agent's token: the location whose checks it fetches and reports.
+    pub location: Option<String>,
 }
 
 impl Caller {
@@ -171,6 +232,8 @@ pub(crate) struct Token {
     digest: [u8; 32],
     scope: Scope,
     rate: u32,
+    max_assets: usize,
+    location: Option<String>,
     bucket: Mutex<Bucket>,
 }
 
@@ -208,6 +271,8 @@ impl Auth {
                         prefix: c.asset_prefix.clone(),
                     },
                     rate: c.rate_limit,
+                    max_assets: c.max_assets,
+                    location: c.location.clone(),
                     bucket: Mutex::new(Bucket {
                         tokens: f64::from(c.rate_limit) * 2.0,
                         at: Instant::now(),
@@ -227,13 +292,20 @@ impl Auth {
     }
 
     /// The token called `name` (a UI session names its token).
-    fn find_by_name(&self, name: &str) -> Option<Arc<Token>> {
+    pub(crate) fn find_by_name(&self, name: &str) -> Option<Arc<Token>> {
         let tokens = self
             .tokens
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         tokens.iter().find(|t| t.name == name).cloned()
+    }
+
+    /// Whether a session opened with token `name` (secret `digest`) is still valid: the token
+    /// exists and its secret has not been rotated.
+    pub fn session_valid(&self, name: &str, digest: &[u8; 32]) -> bool {
+        self.find_by_name(name)
+            .is_some_and(|t| ct_eq(t.digest(), digest))
     }
 
     pub(crate) fn find(&self, secret: &str) -> Option<Arc<Token>> {
@@ -255,6 +327,10 @@ impl Auth {
 }
 
 impl Token {
+    pub(crate) fn digest(&self) -> &[u8; 32] {
+        &self.digest
+    }
+
     /// Token bucket: `rate` per second sustained, bursts of `2 × rate`. `Err(seconds)` to wait.
     fn admit(&self) -> Result<(), u64> {
         if self.rate == 0 {
@@ -320,9 +396,13 @@ pub async fn layer(State(app): State<AppState>, mut req: Request, next: Next) ->
             name: "local".into(),
             role: Role::Admin,
             scope: Scope::default(),
+            session: None,
+            max_assets: 0,
+            location: None,
         });
         return next.run(req).await;
     }
+    let source = crate::edge::peer(&req);
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -333,13 +413,41 @@ pub async fn layer(State(app): State<AppState>, mut req: Request, next: Next) ->
         })
         .map(str::trim)
         .map(String::from);
-    let mut token = presented.as_deref().and_then(|s| app.auth.find(s));
-    if presented.is_none() {
-        // The web UI: a signed session cookie names the token it was opened with. A token
-        // removed on reload ends its sessions, since the name no longer resolves.
-        token = crate::ui::session_token(req.headers(), vitals_scheduler::now())
-            .and_then(|name| app.auth.find_by_name(&name));
+    // The session cookie authenticates the web UI only, never the JSON API: a page elsewhere
+    // that gets the browser to send it can at most reach forms that also need a CSRF token.
+    let session = if presented.is_none() && crate::ui::takes_session(&template) {
+        crate::ui::session_cookie(req.headers())
+    } else {
+        None
+    };
+    if (presented.is_some() || session.is_some()) && app.protect.edge.is_throttled(source) {
+        // A public route needs no credentials: it answers as to anyone (a load balancer's
+        // health check behind the same address as a guessing client keeps working).
+        if need == Need::Public {
+            return next.run(req).await;
+        }
+        return throttled(&app, source);
     }
+    let token = match (&presented, &session) {
+        (Some(secret), _) => {
+            let t = app.auth.find(secret);
+            if t.is_none() {
+                app.protect.edge.auth_failed(source, AuthFailure::Unknown);
+            }
+            t
+        }
+        (None, Some(id)) => app
+            .protect
+            .sessions
+            .get(id, app.now())
+            .and_then(|(name, digest)| {
+                // A rotated secret or a removed token ends the session.
+                app.auth
+                    .find_by_name(&name)
+                    .filter(|t| ct_eq(t.digest(), &digest))
+            }),
+        (None, None) => None,
+    };
     let Some(token) = token else {
         if need == Need::Public {
             return next.run(req).await;
@@ -359,6 +467,9 @@ pub async fn layer(State(app): State<AppState>, mut req: Request, next: Next) ->
                 .is_some_and(|q| q.split('&').any(|p| p.starts_with("key=")))
         {
             return next.run(req).await; // the handler checks the heartbeat's own key
+        }
+        if presented.is_none() {
+            app.protect.edge.auth_failed(source, AuthFailure::Missing);
         }
         return deny(
             StatusCode::UNAUTHORIZED,
@@ -386,6 +497,19 @@ pub async fn layer(State(app): State<AppState>, mut req: Request, next: Next) ->
             ),
         );
     }
+    // An agent token is scoped to its location's assignment and results, nothing else.
+    if let Some(loc) = &token.location {
+        if !crate::agents::ROUTES.contains(&template.as_str()) {
+            return deny(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "token {:?} is the agent token of location {loc:?}; it may only use {}",
+                    token.name,
+                    crate::agents::ROUTES.join(" and ")
+                ),
+            );
+        }
+    }
     if let Err(wait) = token.admit() {
         let mut r = deny(
             StatusCode::TOO_MANY_REQUESTS,
@@ -403,11 +527,25 @@ pub async fn layer(State(app): State<AppState>, mut req: Request, next: Next) ->
         name: token.name.clone(),
         role: token.role,
         scope: token.scope.clone(),
+        session,
+        max_assets: token.max_assets,
+        location: token.location.clone(),
     });
-    let mut resp = next.run(req).await;
-    // The audit layer (outside the router) learns who it was from the response.
-    resp.extensions_mut().insert(Actor(token.name.clone()));
-    resp
+    next.run(req).await
+}
+
+/// 429 for a source that failed to authenticate too often this minute.
+pub(crate) fn throttled(app: &AppState, source: std::net::IpAddr) -> Response {
+    let mut r = deny(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!(
+            "too many failed authentications from {source} in the last minute; try again later"
+        ),
+    );
+    if let Ok(v) = HeaderValue::from_str(&app.protect.edge.retry_after(source).to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
 }
 
 #[cfg(test)]

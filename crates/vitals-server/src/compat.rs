@@ -3,7 +3,8 @@
 //! Same paths, form-encoded POSTs and JSON shapes as the original, so its clients only need a
 //! new base URL — with its bugs fixed (`shared/spec/health-scoring.md`): unknown uids, tests and
 //! groups answer 404, bad input 400, an empty population `[]`, `repetition=0` a 400 naming the
-//! parameter, and no GET ever writes. Errors use the original's `{"message": "…"}` body.
+//! parameter, valid but odd criteria (a percentage above 100) the original's answer (`[]`), and
+//! no GET ever writes. Errors use the original's `{"message": "…"}` body.
 
 // Handlers here bail out with a ready `Response` (the original's `{"message"}` body); its size
 // does not matter on this path.
@@ -268,21 +269,28 @@ pub async fn test_post(
             "unknown uid {uid} (ingest.unknown_assets = \"reject\")"
         ));
     }
-    let mut obs = Observation::new(
-        &uid,
-        &test,
-        vitals_scheduler::now(),
-        status_of_score(score),
-        "",
-    );
+    let mut obs = Observation::new(&uid, &test, app.now(), status_of_score(score), "");
     obs.score = score;
     obs.values.push(Value::new(rule.field.clone(), value));
-    match app.pipeline.push(vec![Pushed { obs, id: None }]).await {
+    if let Some(why) = app.state().push_refused(&uid, &test) {
+        app.metrics()
+            .refused(vitals_scheduler::IngestLimit::PolledCheck);
+        return message(StatusCode::CONFLICT, why);
+    }
+    let origin = crate::ingest::origin(caller.as_ref().map(|axum::Extension(c)| c));
+    match app
+        .pipeline
+        .push_from(vec![Pushed { obs, id: None }], origin)
+        .await
+    {
         Ok(_) => Json(json!({
             "score": score,
             "message": format!("{test} score changed to {score} for uid {uid}"),
         }))
         .into_response(),
+        Err(vitals_scheduler::PushError::Limit { message: m, .. }) => {
+            message(StatusCode::TOO_MANY_REQUESTS, m)
+        }
         Err(e) => message(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("storage unavailable: {e}"),
@@ -419,16 +427,9 @@ pub fn alarm_query(q: &HashMap<String, String>) -> Result<AlarmQuery, Response> 
             "repetition must be at least 1, got {repetition}"
         )));
     }
-    if !(0..=100).contains(&aggregate_percent) {
-        return Err(bad(format!(
-            "aggregate_percent must be 0–100, got {aggregate_percent}"
-        )));
-    }
-    if !(0..=100).contains(&repetition_percent) {
-        return Err(bad(format!(
-            "repetition_percent must be 0–100, got {repetition_percent}"
-        )));
-    }
+    // Any whole number is a valid percentage here, as in the original: above 100 nothing can
+    // reach it (the answer is `[]`), at or below 0 everything does. Only text that is not a
+    // whole number, a missing score and a window below 1 are malformed.
     Ok(AlarmQuery {
         score,
         aggregate_percent,

@@ -125,7 +125,7 @@ fn summary(
 
 /// `GET /api/v1/fleet/nodes`
 pub async fn nodes(State(app): State<AppState>) -> Result<Json<Value>, AppError> {
-    let today = day_of(vitals_scheduler::now());
+    let today = day_of(app.now());
     let nodes = fleet_nodes(&app);
     let store = app.store();
     let samples = store
@@ -179,7 +179,7 @@ pub async fn node(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     let a = node_state(&app, &id)?;
-    let today = day_of(vitals_scheduler::now());
+    let today = day_of(app.now());
     let store = app.store();
     let samples = store
         .fleet_samples(Some(&id), today - 6, today)
@@ -260,9 +260,12 @@ pub async fn node(
     Ok(Json(v))
 }
 
-fn year_param(q: &HashMap<String, String>) -> Result<(i32, (i64, i64)), AppError> {
+fn year_param(
+    q: &HashMap<String, String>,
+    now: vitals_core::Timestamp,
+) -> Result<(i32, (i64, i64)), AppError> {
     let year = match q.get("year").map(String::as_str) {
-        None | Some("") => daily::year_of(vitals_scheduler::now()),
+        None | Some("") => daily::year_of(now),
         Some(y) => y
             .parse::<i32>()
             .ok()
@@ -313,7 +316,7 @@ pub async fn stats_csv(
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
-    let (year, (first, last)) = year_param(&q)?;
+    let (year, (first, last)) = year_param(&q, app.now())?;
     known(&app, &id).await?;
     let samples = app
         .store()
@@ -332,7 +335,7 @@ pub async fn errors_csv(
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
-    let (year, _) = year_param(&q)?;
+    let (year, _) = year_param(&q, app.now())?;
     known(&app, &id).await?;
     let errors = app
         .store()
@@ -362,7 +365,7 @@ async fn build_heatmap(
                 )
             })?,
     };
-    let today = day_of(vitals_scheduler::now());
+    let today = day_of(app.now());
     let nodes: Vec<(String, String)> = fleet_nodes(app)
         .into_iter()
         .map(|a| (a.record.id, a.record.name))

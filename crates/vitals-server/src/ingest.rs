@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use vitals_config::UnknownAssets;
 use vitals_core::{Observation, Status, Timestamp, Value};
 use vitals_scheduler::model::{status_of_score, Model};
-use vitals_scheduler::Pushed;
+use vitals_scheduler::{Origin, PushError, Pushed};
 
 /// Longest idempotency key and reason accepted.
 const MAX_ID: usize = 200;
@@ -141,6 +141,16 @@ fn parse_entry(
     let mut values = Vec::new();
     match obj.get("values") {
         None | Some(J::Null) => {}
+        Some(J::Object(m)) if m.len() > model.ingest.max_values => {
+            errs.add(
+                format!("{path}.values"),
+                format!(
+                    "{} values; at most {} (ingest.max_values)",
+                    m.len(),
+                    model.ingest.max_values
+                ),
+            );
+        }
         Some(J::Object(m)) => {
             for (k, v) in m {
                 let x = match v {
@@ -225,10 +235,18 @@ fn parse_entry(
             String::new()
         }
     };
+    let max_ms = model.ingest.max_duration.as_millis() as f64;
     let duration_us = match obj.get("duration_ms") {
         None | Some(J::Null) => 0,
         Some(v) => match v.as_f64() {
-            Some(ms) if ms.is_finite() && ms >= 0.0 => (ms * 1000.0) as u64,
+            Some(ms) if ms.is_finite() && (0.0..=max_ms).contains(&ms) => (ms * 1000.0) as u64,
+            Some(ms) if ms.is_finite() && ms > max_ms => {
+                errs.add(
+                    format!("{path}.duration_ms"),
+                    format!("{ms} ms is longer than ingest.max_duration ({max_ms} ms)"),
+                );
+                0
+            }
             _ => {
                 errs.add(
                     format!("{path}.duration_ms"),
@@ -308,6 +326,7 @@ pub async fn post_results(
         return AppError::bad_request("results", "is empty").into_response();
     }
     if results.len() > model.max_batch {
+        app.metrics().refused(vitals_scheduler::IngestLimit::Batch);
         return AppError::bad_request(
             "results",
             format!(
@@ -318,7 +337,7 @@ pub async fn post_results(
         )
         .into_response();
     }
-    let now = vitals_scheduler::now();
+    let now = app.now();
     let mut errs = Errors::default();
     let mut items = Vec::with_capacity(results.len());
     for (i, e) in results.iter().enumerate() {
@@ -339,7 +358,31 @@ pub async fn post_results(
         }
     }
     if !errs.0.is_empty() {
+        for (limit, name) in [
+            (vitals_scheduler::IngestLimit::Values, "ingest.max_values"),
+            (
+                vitals_scheduler::IngestLimit::Duration,
+                "ingest.max_duration",
+            ),
+        ] {
+            if errs.0.iter().any(|(_, e)| e.contains(name)) {
+                app.metrics().refused(limit);
+            }
+        }
         return errs.into_response();
+    }
+    // A push must not hide what a probe sees: polled checks take pushes only if they say so.
+    for (i, p) in items.iter().enumerate() {
+        if let Some(why) = app.state().push_refused(&p.obs.asset, &p.obs.check) {
+            app.metrics()
+                .refused(vitals_scheduler::IngestLimit::PolledCheck);
+            return AppError {
+                status: StatusCode::CONFLICT,
+                error: why,
+                field: Some(format!("results[{i}].check")),
+            }
+            .into_response();
+        }
     }
     if let Some(Extension(c)) = &caller {
         if let Some((i, p)) = items
@@ -358,33 +401,71 @@ pub async fn post_results(
             .into_response();
         }
     }
-    match app.pipeline.push(items).await {
+    let origin = origin(caller.as_ref().map(|Extension(c)| c));
+    match app.pipeline.push_from(items, origin).await {
         Ok(report) => Json(json!({ "accepted": report.accepted, "duplicates": report.duplicates }))
             .into_response(),
-        Err(e) => AppError::unavailable(e).into_response(),
+        Err(e) => push_error(e),
+    }
+}
+
+/// Who pushes, for the pipeline's limits.
+pub(crate) fn origin(caller: Option<&Caller>) -> Origin {
+    match caller {
+        Some(c) => Origin {
+            token: c.name.clone(),
+            max_assets: c.max_assets,
+        },
+        None => Origin {
+            token: "local".into(),
+            max_assets: 0,
+        },
+    }
+}
+
+/// A refused push as an answer: a limit is 429 naming it, a store failure 503.
+pub(crate) fn push_error(e: PushError) -> Response {
+    match e {
+        PushError::Limit { limit, message } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(json!({ "error": message, "field": limit.as_str(), "limit": limit.as_str() })),
+        )
+            .into_response(),
+        PushError::Store(e) => AppError::unavailable(e).into_response(),
     }
 }
 
 /// Heartbeat pings: `/ping/{slug}`, `/ping/{slug}/start`, `/ping/{slug}/fail`,
 /// `/ping/{slug}/{exit_code}`; GET or POST; a short body becomes the reason.
+type Peer = Option<Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>;
+
+fn source(peer: Peer) -> std::net::IpAddr {
+    peer.map(|Extension(c)| c.0.ip())
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+}
+
 pub async fn ping(
     State(app): State<AppState>,
     Path(slug): Path<String>,
     caller: Option<Extension<Caller>>,
+    peer: Peer,
     Query(q): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
-    ping_event(app, slug, None, caller, q.get("key").cloned(), body).await
+    let key = q.get("key").cloned();
+    ping_event(app, slug, None, caller, source(peer), key, body).await
 }
 
 pub async fn ping_with(
     State(app): State<AppState>,
     Path((slug, event)): Path<(String, String)>,
     caller: Option<Extension<Caller>>,
+    peer: Peer,
     Query(q): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
-    ping_event(app, slug, Some(event), caller, q.get("key").cloned(), body).await
+    let key = q.get("key").cloned();
+    ping_event(app, slug, Some(event), caller, source(peer), key, body).await
 }
 
 async fn ping_event(
@@ -392,9 +473,13 @@ async fn ping_event(
     slug: String,
     event: Option<String>,
     caller: Option<Extension<Caller>>,
+    source: std::net::IpAddr,
     key: Option<String>,
     body: Bytes,
 ) -> Response {
+    if caller.is_none() && key.is_some() && app.protect.edge.is_throttled(source) {
+        return crate::auth::throttled(&app, source);
+    }
     let Some(hb) = app.heartbeats.get(&slug) else {
         return AppError::not_found(format!("no heartbeat check with slug {slug:?}"))
             .into_response();
@@ -413,17 +498,22 @@ async fn ping_event(
             (None, Some(given), Some(own))
                 if vitals_config::sha256(given.as_bytes())
                     == vitals_config::sha256(own.as_bytes()) => {}
-            _ => {
+            (None, given, _) => {
+                if given.is_some() {
+                    app.protect
+                        .edge
+                        .auth_failed(source, crate::edge::AuthFailure::PingKey);
+                }
                 return AppError {
                     status: StatusCode::UNAUTHORIZED,
                     error: "this needs a reporter token or the check's own key (?key=)".into(),
                     field: Some("key".into()),
                 }
-                .into_response()
+                .into_response();
             }
         }
     }
-    let now = vitals_scheduler::now();
+    let now = app.now();
     let text = String::from_utf8_lossy(&body[..body.len().min(MAX_REASON)])
         .trim()
         .to_string();

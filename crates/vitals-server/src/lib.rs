@@ -4,23 +4,33 @@
 //!   of the national platform services (`store : OK`), 200 or 503.
 //! - `/version`: version and build information.
 //! - `/metrics`: Prometheus text exposition, rendered from the live state at scrape time.
-//! - `/`, `/assets/{id}`, `/fleet`, `/alerts`, `/notifications`, …: the web UI (see `ui`).
+//! - `/`, `/assets/{id}`, `/fleet`, `/alerts`, `/notifications`, …: the web UI (see `ui`);
+//!   `/status/{slug}`: public status pages.
+//! - `/api/v1/notifiers` (and `…/{id}/test`), `/api/v1/status-pages` (and their notices).
 //! - `/api/v1/…`: JSON API. Every error is JSON `{"error": "...", "field": "..."}` with a 4xx
 //!   status, including unknown routes and methods; handlers never panic.
 //!
 //! Handlers read the in-memory [`LiveState`](vitals_scheduler::LiveState) for current status and
 //! go to the store only for history.
 
+pub mod agents;
 mod alerts;
 mod api;
 pub mod auth;
 mod compat;
+pub mod edge;
+mod engine_api;
 mod error;
 mod fleet;
+pub mod guard;
 mod ingest;
+pub mod listen;
 mod metrics;
 mod monitor;
 mod ops;
+pub mod session;
+pub mod site;
+mod site_api;
 mod ui;
 
 use axum::extract::DefaultBodyLimit;
@@ -32,6 +42,7 @@ use vitals_scheduler::{LiveState, Metrics, Pipeline};
 use vitals_store::Store;
 
 pub use error::AppError;
+pub use site::Site;
 pub use ui::UiSettings;
 
 /// Who made a request (set by authentication; `local` without tokens). Read by the audit log.
@@ -63,9 +74,58 @@ pub struct AppState {
     pub started: vitals_core::Timestamp,
     /// How the web UI shows things (time zone, cookie flags).
     pub ui: Arc<UiSettings>,
+    /// Status pages and notifiers (replaced on reload).
+    pub site: Arc<Site>,
+    /// The server's names, refusal counters, UI sessions and stream slots.
+    pub protect: Arc<Protection>,
+    /// The long-running workers, for `/monitor` (absent in router tests).
+    pub workers: Option<Arc<vitals_scheduler::liveness::Workers>>,
+    /// Site agents: their checks, when they were last seen (see `agents`).
+    pub agents: Arc<agents::Agents>,
+}
+
+/// What guards the edge of the server.
+pub struct Protection {
+    /// The names this server answers to (replaced on reload).
+    pub hosts: std::sync::RwLock<Arc<guard::HostPolicy>>,
+    pub edge: edge::Edge,
+    pub sessions: Arc<session::Sessions>,
+    /// Live event streams, from everyone.
+    pub streams: Arc<tokio::sync::Semaphore>,
+}
+
+impl Protection {
+    pub fn new(hosts: guard::HostPolicy) -> Protection {
+        Protection {
+            hosts: std::sync::RwLock::new(Arc::new(hosts)),
+            edge: edge::Edge::default(),
+            sessions: Arc::default(),
+            streams: Arc::new(tokio::sync::Semaphore::new(ui::MAX_STREAMS_ALL)),
+        }
+    }
+
+    pub fn set_hosts(&self, hosts: guard::HostPolicy) {
+        *self.hosts.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(hosts);
+    }
+}
+
+impl Default for Protection {
+    /// As for a server listening on loopback with no other names.
+    fn default() -> Self {
+        Protection::new(guard::HostPolicy::new(
+            std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            None,
+            &[],
+            None,
+        ))
+    }
 }
 
 impl AppState {
+    /// The domain's now, from the process's one clock (see `vitals_core::clock`).
+    pub fn now(&self) -> vitals_core::Timestamp {
+        self.pipeline.now()
+    }
     pub fn state(&self) -> &Arc<LiveState> {
         self.pipeline.state()
     }
@@ -74,6 +134,15 @@ impl AppState {
     }
     pub fn metrics(&self) -> &Arc<Metrics> {
         self.pipeline.metrics()
+    }
+
+    /// New tokens (on reload): sessions of removed tokens and of rotated secrets end.
+    pub fn set_tokens(&self, tokens: &[vitals_config::TokenConfig]) {
+        self.auth.set(tokens);
+        let auth = self.auth.clone();
+        self.protect
+            .sessions
+            .retain_tokens(|name, digest| auth.session_valid(name, digest));
     }
 }
 
@@ -148,6 +217,12 @@ pub fn router(app: AppState) -> Router {
             "/api/v1/results",
             post(ingest::post_results).layer(DefaultBodyLimit::max(MAX_RESULTS_BODY)),
         )
+        .route("/api/v1/agent/checks", get(agents::checks))
+        .route(
+            "/api/v1/agent/results",
+            post(agents::results).layer(DefaultBodyLimit::max(MAX_RESULTS_BODY)),
+        )
+        .route("/api/v1/agents", get(agents::list))
         .route("/api/v1/alerts", get(alerts::list))
         .route("/api/v1/alerts/{id}", get(alerts::get))
         .route("/api/v1/alerts/{id}/ack", post(alerts::ack))
@@ -186,20 +261,57 @@ pub fn router(app: AppState) -> Router {
         .route("/api/v1/fleet/heatmap.svg", get(fleet::heatmap_svg))
         .route("/api/v1/fleet/heatmap.png", get(fleet::heatmap_png))
         .route("/api/v1/fleet/files", get(fleet::files))
+        .route("/api/v1/engine/sources", get(engine_api::sources))
+        .route("/api/v1/engine/pipelines", get(engine_api::pipelines))
+        .route("/api/v1/engine/jobs", get(engine_api::jobs))
+        .route("/api/v1/engine/jobs/{id}", get(engine_api::job))
+        .route("/api/v1/engine/jobs/{id}/pause", post(engine_api::pause))
+        .route("/api/v1/engine/jobs/{id}/resume", post(engine_api::resume))
+        .route("/api/v1/engine/jobs/{id}/run", post(engine_api::run))
+        .route(
+            "/api/v1/engine/jobs/{id}/schedule",
+            axum::routing::put(engine_api::set_schedule),
+        )
+        .route(
+            "/api/v1/engine/jobs/{id}/override",
+            axum::routing::delete(engine_api::clear_override),
+        )
+        .route("/api/v1/schedules", get(engine_api::check_schedules))
+        .route(
+            "/api/v1/assets/{id}/checks/{check}/schedule",
+            axum::routing::put(engine_api::set_check_schedule)
+                .delete(engine_api::clear_check_schedule),
+        )
         .route("/api/v1/assets", get(api::list_assets))
         .route("/api/v1/assets/{id}", get(api::get_asset))
         .route("/api/v1/assets/{id}/observations", get(api::observations))
+        .route("/api/v1/notifiers", get(site_api::notifiers))
+        .route("/api/v1/notifiers/{id}/test", post(site_api::test_notifier))
+        .route("/api/v1/status-pages", get(site_api::status_pages))
+        .route(
+            "/api/v1/status-pages/{slug}/notices",
+            get(site_api::notices).post(site_api::create_notice),
+        )
+        .route(
+            "/api/v1/status-pages/{slug}/notices/{id}",
+            axum::routing::delete(site_api::end_notice),
+        )
+        // Route layers run after routing, the last added first: authenticate, then audit.
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            ops::audit_layer,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             app.clone(),
             auth::layer,
         ))
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn(error::json_errors))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
-            ops::audit_layer,
+            guard::layer,
         ))
-        .layer(axum::middleware::from_fn(error::json_errors))
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
             error::shed,

@@ -59,6 +59,76 @@ fn escape_label(out: &mut String, v: &str) {
     }
 }
 
+/// What the edge refused and who failed to authenticate.
+fn edge(o: &mut Out, e: &crate::edge::Edge) {
+    use crate::edge::{AuthFailure, ConnRefusal, Refusal};
+    o.family(
+        "vitals_http_refused_total",
+        "counter",
+        "Requests refused before routing: a Host that is not ours, a write from another site, a JSON route sent another content type.",
+    );
+    for r in Refusal::ALL {
+        o.sample(
+            "vitals_http_refused_total",
+            &[("reason", r.as_str())],
+            e.refused(r) as f64,
+        );
+    }
+    o.family(
+        "vitals_auth_failures_total",
+        "counter",
+        "Failed authentications by kind.",
+    );
+    for f in AuthFailure::ALL {
+        o.sample(
+            "vitals_auth_failures_total",
+            &[("reason", f.as_str())],
+            e.auth_failures(f) as f64,
+        );
+    }
+    o.family(
+        "vitals_auth_throttled_total",
+        "counter",
+        "Requests refused because their source failed to authenticate too often.",
+    );
+    o.sample("vitals_auth_throttled_total", &[], e.throttled() as f64);
+    o.family(
+        "vitals_http_connections_open",
+        "gauge",
+        "Client connections open now.",
+    );
+    o.sample(
+        "vitals_http_connections_open",
+        &[],
+        e.connections_open.load(Ordering::Relaxed) as f64,
+    );
+    o.family(
+        "vitals_http_connections_total",
+        "counter",
+        "Client connections accepted.",
+    );
+    o.sample(
+        "vitals_http_connections_total",
+        &[],
+        e.connections_total.load(Ordering::Relaxed) as f64,
+    );
+    o.family(
+        "vitals_http_connections_refused_total",
+        "counter",
+        "Connections closed at once: over max_connections, or over max_connections_per_address.",
+    );
+    for (r, label) in [
+        (ConnRefusal::Global, "global"),
+        (ConnRefusal::PerAddress, "per_address"),
+    ] {
+        o.sample(
+            "vitals_http_connections_refused_total",
+            &[("limit", label)],
+            e.conn_refused(r) as f64,
+        );
+    }
+}
+
 pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     let mut o = Out(String::with_capacity(64 * 1024));
     let m = app.metrics();
@@ -163,7 +233,87 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
                 }
             }
         }
+        // Bounded by the checks: one series per (asset, check, value name) of the latest
+        // observation; a name repeated within one observation is shown once.
+        o.family(
+            "vitals_check_value",
+            "gauge",
+            "Numeric values of the latest observation of a check (latencies, counts, query results, scraped figures).",
+        );
+        let mut seen: Vec<&str> = Vec::new();
+        for (id, a) in state.iter() {
+            for (name, c) in &a.checks {
+                if let Some(l) = &c.latest {
+                    seen.clear();
+                    for v in l.values.iter().filter(|v| v.value.is_finite()) {
+                        if seen.contains(&v.name.as_str()) {
+                            continue;
+                        }
+                        seen.push(&v.name);
+                        o.sample(
+                            "vitals_check_value",
+                            &[("asset", id), ("check", name), ("name", &v.name)],
+                            v.value,
+                        );
+                    }
+                }
+            }
+        }
     }
+
+    // Open alerts, like Prometheus' own ALERTS series: one sample per alert, value 1.
+    o.family(
+        "vitals_alert_active",
+        "gauge",
+        "One per open alert (pending, firing or acknowledged), with its rule, asset, check, severity, state and whether it is suppressed (silence, maintenance, failing parent).",
+    );
+    match app.store().open_alerts().await {
+        Ok(alerts) => {
+            for a in &alerts {
+                let id = a.id.to_string();
+                o.sample(
+                    "vitals_alert_active",
+                    &[
+                        ("id", &id),
+                        ("rule", &a.rule),
+                        ("asset", a.asset.as_deref().unwrap_or("")),
+                        ("check", a.check.as_deref().unwrap_or("")),
+                        ("severity", a.severity.as_str()),
+                        ("state", a.state.as_str()),
+                        (
+                            "suppressed",
+                            if a.suppressed.is_some() {
+                                "true"
+                            } else {
+                                "false"
+                            },
+                        ),
+                    ],
+                    1.0,
+                );
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "/metrics: cannot read open alerts"),
+    }
+
+    o.family(
+        "vitals_component_up",
+        "gauge",
+        "Vitals' own parts as /monitor reports them: 1 OK, 0 FAIL.",
+    );
+    for (name, r) in crate::monitor::components(&app).await {
+        o.sample(
+            "vitals_component_up",
+            &[("component", name)],
+            if r.is_ok() { 1.0 } else { 0.0 },
+        );
+    }
+    o.family(
+        "vitals_start_time_seconds",
+        "gauge",
+        "When this Vitals process started (Unix time).",
+    );
+    o.sample("vitals_start_time_seconds", &[], app.started.0 as f64 / 1e3);
 
     o.family(
         "vitals_probes_total",
@@ -212,6 +362,54 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
         "vitals_schedule_skipped_total",
         &[],
         m.skipped_ticks.load(Ordering::Relaxed) as f64,
+    );
+
+    edge(&mut o, &app.protect.edge);
+    o.family(
+        "vitals_ingest_refused_total",
+        "counter",
+        "Pushes refused by a limit (label: the limit's name).",
+    );
+    for l in vitals_scheduler::IngestLimit::ALL {
+        o.sample(
+            "vitals_ingest_refused_total",
+            &[("limit", l.as_str())],
+            m.refused_count(l) as f64,
+        );
+    }
+    o.family(
+        "vitals_observations_buffered",
+        "gauge",
+        "Probe observations waiting for the store to take writes again.",
+    );
+    o.sample(
+        "vitals_observations_buffered",
+        &[],
+        m.observations_buffered.load(Ordering::Relaxed) as f64,
+    );
+    o.family(
+        "vitals_observations_dropped_total",
+        "counter",
+        "Probe observations dropped because the store refused writes for too long.",
+    );
+    o.sample(
+        "vitals_observations_dropped_total",
+        &[],
+        m.observations_dropped.load(Ordering::Relaxed) as f64,
+    );
+    o.family(
+        "vitals_store_failing",
+        "gauge",
+        "1 while the store refuses writes.",
+    );
+    o.sample(
+        "vitals_store_failing",
+        &[],
+        if m.store_failure().is_some() {
+            1.0
+        } else {
+            0.0
+        },
     );
 
     let (buckets, count, sum) = m.lateness_histogram();

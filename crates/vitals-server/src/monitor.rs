@@ -10,8 +10,6 @@ use std::time::Duration;
 
 /// The scheduler loop wakes every second; three missed turns mean it is stuck.
 const SCHEDULER_STALE_MS: i64 = 5_000;
-/// A store write failure this recent fails the pipeline component.
-const STORE_ERROR_WINDOW_MS: i64 = 60_000;
 
 pub async fn monitor(State(app): State<AppState>, RawQuery(q): RawQuery) -> Response {
     let components = components(&app).await;
@@ -47,31 +45,44 @@ pub async fn monitor(State(app): State<AppState>, RawQuery(q): RawQuery) -> Resp
         .into_response()
 }
 
-async fn components(app: &AppState) -> Vec<(&'static str, Result<(), String>)> {
-    let now = vitals_scheduler::now().0;
-    let store = match tokio::time::timeout(Duration::from_secs(2), app.store().ping()).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("no answer within 2s".to_string()),
-    };
+pub(crate) async fn components(app: &AppState) -> Vec<(&'static str, Result<(), String>)> {
+    let now = app.now().0;
     let m = app.metrics();
-    let beat = m.scheduler_heartbeat_ms.load(Ordering::Relaxed);
-    let scheduler = if now - beat <= SCHEDULER_STALE_MS {
-        Ok(())
-    } else {
-        Err(format!("loop last ran {}s ago", (now - beat) / 1000))
+    // The store: it must answer, and take writes (a full disk answers reads but not writes).
+    let store = match m.store_failure() {
+        Some((since, why)) => Err(format!(
+            "writes fail since {} ({}s): {why}; {} probe observation(s) wait in memory, {} dropped since start",
+            vitals_core::Timestamp(since).to_rfc3339(),
+            (now - since) / 1000,
+            m.observations_buffered.load(Ordering::Relaxed),
+            m.observations_dropped.load(Ordering::Relaxed)
+        )),
+        None => match tokio::time::timeout(Duration::from_secs(2), app.store().ping()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("no answer within 2s".to_string()),
+        },
     };
-    let last_err = m.last_store_error_ms.load(Ordering::Relaxed);
-    let pipeline = if last_err != 0 && now - last_err < STORE_ERROR_WINDOW_MS {
-        Err("storing observations failed within the last minute".to_string())
-    } else {
-        Ok(())
-    };
-    vec![
-        ("store", store),
-        ("scheduler", scheduler),
-        ("pipeline", pipeline),
-    ]
+    let mut out = vec![("store", store)];
+    // Workers beat on the machine's clock, whatever clock the domain runs on.
+    let wall = vitals_core::SystemClock::now().0;
+    match &app.workers {
+        Some(w) => out.extend(w.report(wall)),
+        None => {
+            // Without a worker registry (tests of the router): the scheduler's own heartbeat.
+            let beat = m.scheduler_heartbeat_ms.load(Ordering::Relaxed);
+            let scheduler = if wall - beat <= SCHEDULER_STALE_MS {
+                Ok(())
+            } else {
+                Err(format!("loop last ran {}s ago", (wall - beat) / 1000))
+            };
+            out.push(("scheduler", scheduler));
+        }
+    }
+    if !out.iter().any(|(n, _)| *n == "pipeline") {
+        out.push(("pipeline", Ok(())));
+    }
+    out
 }
 
 pub async fn version(State(app): State<AppState>) -> impl IntoResponse {

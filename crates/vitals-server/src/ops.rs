@@ -17,6 +17,8 @@ use vitals_store::{AuditEntry, DAY_MS, HOUR_MS};
 
 /// Request bodies larger than this are summarised in the audit log, not copied.
 const AUDIT_BODY_MAX: usize = 64 * 1024;
+/// Audited routes take bodies up to this (axum's default limit, which their handlers keep).
+const AUDITED_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 fn cleanup(
     app: &AppState,
@@ -47,7 +49,7 @@ pub async fn cleanup_start(State(app): State<AppState>) -> Result<Response, AppE
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
-        let r = c.run("api", vitals_scheduler::now()).await;
+        let r = c.run("api", app.now()).await;
         let _ = tx.send(r);
     });
     // A short run finishes within the request; a long one goes on in the background.
@@ -99,7 +101,7 @@ pub async fn rollups(
             ))
         }
     };
-    let to = time_param(&q, "to")?.unwrap_or_else(vitals_scheduler::now);
+    let to = time_param(&q, "to")?.unwrap_or_else(|| app.now());
     let from = time_param(&q, "from")?.unwrap_or(Timestamp(to.0.saturating_sub(30 * DAY_MS)));
     if from > to {
         return Err(AppError::bad_request("from", "from is after to"));
@@ -170,10 +172,10 @@ pub fn mask(v: &mut J) {
 }
 
 /// Data ingest is not a change to Vitals' own state: it is stored as data, not audited.
-fn is_ingest(method: &Method, path: &str) -> bool {
-    path == "/api/v1/results"
-        || path.starts_with("/ping/")
-        || (method == Method::POST && path.starts_with("/health_test/"))
+fn is_ingest(method: &Method, template: &str) -> bool {
+    template == "/api/v1/results"
+        || template.starts_with("/ping/")
+        || (method == Method::POST && template.starts_with("/health_test/"))
 }
 
 fn params_of(query: Option<&str>, body: &[u8], too_big: bool) -> J {
@@ -208,50 +210,8 @@ fn params_of(query: Option<&str>, body: &[u8], too_big: bool) -> J {
     v
 }
 
-/// Middleware: every change through the API (POST, PUT, PATCH, DELETE, except data ingest)
-/// goes to the append-only audit log with who, what, parameters (secrets masked) and outcome.
-pub async fn audit_layer(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    let method = req.method().clone();
-    if matches!(method, Method::GET | Method::HEAD | Method::OPTIONS)
-        || is_ingest(&method, req.uri().path())
-    {
-        return next.run(req).await;
-    }
-    let path = req.uri().path().to_string();
-    let query = req.uri().query().map(String::from);
-    let (parts, body) = req.into_parts();
-    // The route's own body limit still applies afterwards; this read is bounded as well.
-    let bytes: Bytes = match axum::body::to_bytes(body, crate::MAX_RESULTS_BODY).await {
-        Ok(b) => b,
-        Err(_) => {
-            return AppError {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                error: "request body too large or unreadable".into(),
-                field: Some("body".into()),
-            }
-            .into_response()
-        }
-    };
-    let params = params_of(query.as_deref(), &bytes, bytes.len() > AUDIT_BODY_MAX);
-    let resp = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
-    let status = resp.status();
-    let outcome = status.as_u16().to_string();
-    let actor = match resp.extensions().get::<crate::Actor>() {
-        Some(a) => a.0.clone(),
-        None if app.auth.is_open() => "local".to_string(),
-        None => "(no valid token)".to_string(),
-    };
-    let entry = AuditEntry {
-        id: 0,
-        time: vitals_scheduler::now(),
-        actor,
-        action: format!("{method} {path}"),
-        target: path.clone(),
-        params,
-        outcome,
-    };
+/// Writes one audit entry to the store (and the audit file, if configured).
+async fn record(app: &AppState, entry: AuditEntry) -> Result<(), vitals_store::StoreError> {
     if let Some(file) = &app.audit_file {
         let line = format!(
             "{} Action={} Caller={} Params={} Result={}\n",
@@ -270,8 +230,90 @@ pub async fn audit_layer(State(app): State<AppState>, req: Request, next: Next) 
             tracing::error!(file = %file.display(), error = %e, "cannot write the audit file");
         }
     }
-    if let Err(e) = app.store().audit_append(entry).await {
-        tracing::error!(error = %e, "cannot write the audit log");
+    app.store().audit_append(entry).await
+}
+
+fn request_id() -> String {
+    let b: [u8; 8] = rand::random();
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Route middleware, after authentication: every change an authenticated caller makes (POST,
+/// PUT, PATCH, DELETE, except data ingest) goes to the append-only audit log — who, what,
+/// parameters (secrets masked) — **before** it is carried out (outcome `started`; if that row
+/// cannot be written, the change is refused with 503), and again with its outcome (the HTTP
+/// status) afterwards; both rows share a `request` id. Requests that did not authenticate are
+/// not audited (they are counted instead): only what was done is recorded, never what was
+/// merely tried. A login is recorded once it has succeeded.
+pub async fn audit_layer(State(app): State<AppState>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let template = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_default();
+    if matches!(method, Method::GET | Method::HEAD | Method::OPTIONS)
+        || is_ingest(&method, &template)
+    {
+        return next.run(req).await;
+    }
+    let caller = req.extensions().get::<crate::auth::Caller>().cloned();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(String::from);
+    let (parts, body) = req.into_parts();
+    let bytes: Bytes = match axum::body::to_bytes(body, AUDITED_BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(_) => {
+            return AppError {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                error: format!(
+                    "request body larger than {AUDITED_BODY_LIMIT} bytes, or not sent in time"
+                ),
+                field: Some("body".into()),
+            }
+            .into_response()
+        }
+    };
+    let mut params = params_of(query.as_deref(), &bytes, bytes.len() > AUDIT_BODY_MAX);
+    let entry = |actor: &str, params: &J, outcome: String| AuditEntry {
+        id: 0,
+        time: app.now(),
+        actor: actor.to_string(),
+        action: format!("{method} {path}"),
+        target: path.clone(),
+        params: params.clone(),
+        outcome,
+    };
+    let Some(caller) = caller else {
+        let resp = next
+            .run(Request::from_parts(parts, Body::from(bytes)))
+            .await;
+        if let Some(crate::Actor(name)) = resp.extensions().get::<crate::Actor>() {
+            let e = entry(name, &params, resp.status().as_u16().to_string());
+            if let Err(e) = record(&app, e).await {
+                tracing::error!(error = %e, "cannot write the audit log");
+            }
+        }
+        return resp;
+    };
+    if let J::Object(m) = &mut params {
+        m.insert("request".into(), J::String(request_id()));
+    }
+    if let Err(e) = record(&app, entry(&caller.name, &params, "started".into())).await {
+        tracing::error!(error = %e, action = %format!("{method} {path}"), "refused: the audit log cannot be written");
+        return AppError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            error: format!("the audit log cannot be written ({e}); nothing was changed"),
+            field: None,
+        }
+        .into_response();
+    }
+    let resp = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    let done = entry(&caller.name, &params, resp.status().as_u16().to_string());
+    if let Err(e) = record(&app, done).await {
+        tracing::error!(error = %e, "cannot write the outcome of an audited change");
     }
     resp
 }

@@ -9,12 +9,7 @@ use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tower::ServiceExt;
-use vitals_alert::{Deliver, DeliverError, Delivered, Engine};
-use vitals_config::Config;
-use vitals_scheduler::{LiveState, Metrics, Model, ModelHandle, Pipeline};
-use vitals_server::{router, AppState, BuildInfo};
-use vitals_store::Store;
-use vitals_store_sqlite::SqliteStore;
+use vitals_server::{router, AppState};
 
 /// What the receiver got: (headers, body).
 type Inbox = Arc<Mutex<Vec<(HeaderMap, Value)>>>;
@@ -62,33 +57,8 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-struct Real(std::collections::HashMap<String, Arc<dyn vitals_notify::Notifier>>);
-
-#[async_trait::async_trait]
-impl Deliver for Real {
-    async fn deliver(
-        &self,
-        notifier: &str,
-        n: &vitals_core::notify::Notification,
-    ) -> Result<Delivered, DeliverError> {
-        let Some(x) = self.0.get(notifier) else {
-            return Err(DeliverError::Permanent("unknown".into()));
-        };
-        x.send(n)
-            .await
-            .map(|d| Delivered {
-                recipients: d.recipients,
-                detail: d.detail,
-            })
-            .map_err(|e| match e {
-                vitals_notify::NotifyError::Transient(e) => DeliverError::Transient(e),
-                vitals_notify::NotifyError::Permanent(e) => DeliverError::Permanent(e),
-            })
-    }
-}
-
 struct T {
-    _dir: tempfile::TempDir,
+    _t: vitals_app::testing::TestApp,
     app: AppState,
     inbox: Inbox,
 }
@@ -111,6 +81,9 @@ groups = ["clinics"]
 id = "c2"
 groups = ["clinics"]
 
+[server]
+public_url = "http://vitals.test"
+
 [[notifier]]
 id = "hook"
 type = "webhook"
@@ -120,70 +93,9 @@ secret = "s3cret"
 {rules}
 "#
         );
-        let cfg = Config::parse(&config, &|_| None).unwrap_or_else(|e| panic!("{e}"));
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("v.db")).unwrap());
-        let assets: Vec<vitals_store::AssetRecord> = cfg
-            .effective_assets()
-            .iter()
-            .map(|a| vitals_store::AssetRecord {
-                id: a.id.clone(),
-                name: a.display_name().into(),
-                groups: a.all_groups(),
-                labels: a.labels.clone(),
-                parents: a.parents.clone(),
-                metadata: a.metadata.clone(),
-            })
-            .collect();
-        store.upsert_assets(&assets).await.unwrap();
-        let state = Arc::new(LiveState::new());
-        state.sync_config(&assets, &[]);
-        let engine = Engine::new(
-            cfg.rules.clone(),
-            cfg.maintenance.clone(),
-            Some("http://vitals.test".into()),
-            vec![],
-            vec![],
-            (0, 0),
-        );
-        let (pipeline, _) = Pipeline::start(
-            store.clone(),
-            state,
-            Arc::new(Metrics::default()),
-            Arc::new(ModelHandle::new(Model::from_config(&cfg))),
-            engine,
-        );
-        let notifiers = cfg
-            .notifiers
-            .iter()
-            .map(|n| (n.id.clone(), vitals_notify::build(&n.id, &n.spec).unwrap()))
-            .collect();
-        vitals_alert::outbox::spawn(
-            store.clone(),
-            Arc::new(Real(notifiers)),
-            pipeline.outbox_wake().clone(),
-        );
-        let app = AppState {
-            pipeline,
-            heartbeats: Default::default(),
-            auth: Default::default(),
-            cleanup: None,
-            audit_file: None,
-            build: Arc::new(BuildInfo {
-                name: "vitals",
-                version: "0",
-                git_commit: "x",
-                build_profile: "t",
-                rustc: "r",
-            }),
-            started: vitals_core::Timestamp(0),
-            ui: Default::default(),
-        };
-        T {
-            _dir: dir,
-            app,
-            inbox,
-        }
+        let t = vitals_app::testing::spawn_app(&config).await;
+        let app = t.state().clone();
+        T { _t: t, app, inbox }
     }
 
     async fn call(&self, method: Method, uri: &str, body: Value) -> (StatusCode, Value) {

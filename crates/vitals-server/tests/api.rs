@@ -1,4 +1,4 @@
-//! The HTTP API against a real SQLite store, through the router without a socket.
+//! The HTTP API of a real app (`vitals_app::testing`), through its router without a socket.
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -7,85 +7,59 @@ use serde_json::Value;
 use std::sync::Arc;
 use tower::ServiceExt;
 use vitals_core::{Component, Observation, Status, Timestamp, Value as V};
-use vitals_scheduler::{LiveState, Metrics, Pipeline};
-use vitals_server::{router, AppState, BuildInfo};
-use vitals_store::{AssetRecord, Store};
-use vitals_store_sqlite::SqliteStore;
+use vitals_server::{router, AppState};
+use vitals_store::Store;
 
 struct TestApp {
-    _dir: tempfile::TempDir,
+    _t: vitals_app::testing::TestApp,
     app: AppState,
     store: Arc<dyn Store>,
 }
 
-const BUILD: BuildInfo = BuildInfo {
-    name: "vitals",
-    version: "9.9.9",
-    git_commit: "abc",
-    build_profile: "test",
-    rustc: "rustc",
-};
+/// Configured but never probed (`enabled = false`): the tests ingest their observations.
+const CONFIG: &str = r#"
+[[asset]]
+id = "minlog2"
+name = "MinLog2"
+groups = ["platform"]
+
+[[asset]]
+id = "clinic-1"
+name = 'Clinic "One"'
+groups = ["clinics"]
+
+[[asset]]
+id = "idle"
+name = "Never ran"
+
+[[check]]
+asset = "minlog2"
+name = "monitor"
+type = "http"
+url = "http://127.0.0.1:9/"
+enabled = false
+
+[[check]]
+asset = "clinic-1"
+name = "import"
+type = "http"
+url = "http://127.0.0.1:9/"
+enabled = false
+
+[[check]]
+asset = "idle"
+name = "ping"
+type = "tcp"
+address = "127.0.0.1:9"
+enabled = false
+"#;
 
 impl TestApp {
     async fn new() -> TestApp {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("v.db")).unwrap());
-        let state = Arc::new(LiveState::new());
-        let metrics = Arc::new(Metrics::default());
-        metrics.scheduler_heartbeat_ms.store(
-            vitals_scheduler::now().0,
-            std::sync::atomic::Ordering::Relaxed,
-        );
-        let (pipeline, _task) = Pipeline::start(
-            store.clone(),
-            state.clone(),
-            metrics,
-            Arc::new(vitals_scheduler::ModelHandle::default()),
-            vitals_alert::Engine::new(vec![], vec![], None, vec![], vec![], (0, 0)),
-        );
-        let assets = vec![
-            AssetRecord {
-                id: "minlog2".into(),
-                name: "MinLog2".into(),
-                groups: vec!["platform".into()],
-                ..Default::default()
-            },
-            AssetRecord {
-                id: "clinic-1".into(),
-                name: "Clinic \"One\"".into(),
-                groups: vec!["clinics".into()],
-                ..Default::default()
-            },
-            AssetRecord {
-                id: "idle".into(),
-                name: "Never ran".into(),
-                ..Default::default()
-            },
-        ];
-        store.upsert_assets(&assets).await.unwrap();
-        state.sync_config(
-            &assets,
-            &[
-                ("minlog2".into(), "monitor".into(), "http".into()),
-                ("clinic-1".into(), "import".into(), "http".into()),
-                ("idle".into(), "ping".into(), "tcp".into()),
-            ],
-        );
-        let app = AppState {
-            pipeline,
-            heartbeats: Default::default(),
-            auth: Default::default(),
-            cleanup: None,
-            audit_file: None,
-            build: Arc::new(BUILD),
-            started: Timestamp(0),
-            ui: Default::default(),
-        };
-        TestApp {
-            _dir: dir,
-            app,
-            store,
-        }
+        let t = vitals_app::testing::spawn_app(CONFIG).await;
+        let app = t.state().clone();
+        let store = t.store().clone();
+        TestApp { _t: t, app, store }
     }
 
     async fn ingest(&self, obs: Vec<Observation>) {
@@ -129,7 +103,11 @@ async fn monitor_is_ok_then_fails_when_the_store_is_closed() {
     assert_eq!(t.get("/monitor").await, (StatusCode::OK, "OK\n".into()));
     let (s, body) = t.get("/monitor?details").await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(body, "store : OK\nscheduler : OK\npipeline : OK\n");
+    // The store, then every worker of the running app.
+    assert_eq!(
+        body,
+        "store : OK\npipeline : OK\noutbox : OK\nwatch : OK\nscheduler : OK\n"
+    );
     t.store.close().await.unwrap();
     let (s, body) = t.get("/monitor?details").await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
@@ -145,7 +123,7 @@ async fn version_reports_build() {
     let t = TestApp::new().await;
     let (s, v) = t.get_json("/version").await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(v["version"], "9.9.9");
+    assert_eq!(v["version"], vitals_app::testing::TEST_BUILD.version);
     assert_eq!(v["name"], "vitals");
 }
 

@@ -12,13 +12,13 @@ use tower::ServiceExt;
 use vitals_config::RetentionConfig;
 use vitals_core::{Observation, Status, Timestamp};
 use vitals_scheduler::housekeeping::{Cleanup, CleanupError};
-use vitals_scheduler::{LiveState, Metrics, ModelHandle, Pipeline};
-use vitals_server::{router, AppState, BuildInfo};
-use vitals_store::{Store, DAY_MS, HOUR_MS};
+use vitals_server::{router, AppState};
+use vitals_store::prelude::*;
+use vitals_store::{DAY_MS, HOUR_MS};
 use vitals_store_sqlite::SqliteStore;
 
 struct T {
-    _dir: tempfile::TempDir,
+    _t: vitals_app::testing::TestApp,
     app: AppState,
     sqlite: Arc<SqliteStore>,
     cleanup: Arc<Cleanup>,
@@ -36,34 +36,17 @@ fn retention(batch: usize, pause_ms: u64) -> RetentionConfig {
 impl T {
     async fn new(r: RetentionConfig) -> T {
         let dir = tempfile::tempdir().unwrap();
-        let sqlite = Arc::new(SqliteStore::open(&dir.path().join("v.db")).unwrap());
-        let store: Arc<dyn Store> = sqlite.clone();
-        let (pipeline, _) = Pipeline::start(
-            store.clone(),
-            Arc::new(LiveState::new()),
-            Arc::new(Metrics::default()),
-            Arc::new(ModelHandle::default()),
-            vitals_alert::Engine::new(vec![], vec![], None, vec![], vec![], (0, 0)),
-        );
-        let cleanup = Arc::new(Cleanup::new(store, r));
-        let app = AppState {
-            auth: Default::default(),
-            pipeline,
-            heartbeats: Default::default(),
-            cleanup: Some(cleanup.clone()),
-            audit_file: Some(dir.path().join("audit.log")),
-            build: Arc::new(BuildInfo {
-                name: "vitals",
-                version: "0",
-                git_commit: "x",
-                build_profile: "t",
-                rustc: "r",
-            }),
-            started: Timestamp(0),
-            ui: Default::default(),
-        };
+        let mut cfg = vitals_config::Config::parse("", &|_| None).unwrap();
+        cfg.retention = r;
+        cfg.audit.file = Some(dir.path().join("audit.log"));
+        let t = vitals_app::testing::spawn_in(cfg, dir).await;
+        let app = t.state().clone();
+        let cleanup = app.cleanup.clone().unwrap();
+        // A second handle on the same file, for what only SQLite has (merging the staging
+        // table, as a long-running server does on its own).
+        let sqlite = Arc::new(SqliteStore::open(&t.dir().join("vitals.db")).unwrap());
         T {
-            _dir: dir,
+            _t: t,
             app,
             sqlite,
             cleanup,
@@ -121,7 +104,7 @@ fn hour_floor(t: i64) -> i64 {
 #[tokio::test]
 async fn cleanup_rolls_up_then_deletes_old_raw_rows_in_batches() {
     let t = T::new(retention(30, 1)).await;
-    let now = vitals_scheduler::now().0;
+    let now = vitals_core::SystemClock::now().0;
     let old_hour = hour_floor(now - 40 * DAY_MS);
     let recent_hour = hour_floor(now - 2 * HOUR_MS);
     t.seed(old_hour, 100, 10).await;
@@ -217,7 +200,7 @@ async fn cleanup_rolls_up_then_deletes_old_raw_rows_in_batches() {
 #[tokio::test]
 async fn a_second_cleanup_is_refused_while_one_runs_and_ingest_goes_on() {
     let t = T::new(retention(5, 150)).await;
-    let now = vitals_scheduler::now().0;
+    let now = vitals_core::SystemClock::now().0;
     let old_hour = hour_floor(now - 40 * DAY_MS);
     t.seed(old_hour, 60, 0).await;
     t.sqlite.checkpoint().await.unwrap();
@@ -297,14 +280,27 @@ async fn changes_are_audited_with_secrets_masked_but_data_ingest_is_not() {
     assert_eq!(s, StatusCode::OK);
     let (_, v) = t.call(Method::GET, "/api/v1/audit", Value::Null).await;
     let entries = v["audit"].as_array().unwrap();
-    assert_eq!(entries.len(), 2, "{entries:?}");
-    assert_eq!(entries[0]["outcome"], "201");
+    // Two rows per change, newest first: `started` before it is carried out, then its outcome,
+    // sharing a request id.
+    assert_eq!(entries.len(), 4, "{entries:?}");
+    let outcomes: Vec<&str> = entries
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["201", "started", "400", "started"]);
     assert_eq!(entries[0]["action"], "POST /api/v1/silences");
     assert_eq!(entries[0]["actor"], "local");
-    assert_eq!(entries[1]["outcome"], "400");
-    assert_eq!(entries[1]["params"]["body"]["token"], "***");
+    assert_eq!(
+        entries[0]["params"]["request"],
+        entries[1]["params"]["request"]
+    );
+    assert_ne!(
+        entries[0]["params"]["request"],
+        entries[2]["params"]["request"]
+    );
+    assert_eq!(entries[2]["params"]["body"]["token"], "***");
     let file = std::fs::read_to_string(t.app.audit_file.as_ref().unwrap()).unwrap();
-    assert_eq!(file.lines().count(), 2);
+    assert_eq!(file.lines().count(), 4);
     assert!(
         file.lines()
             .all(|l| l.contains("Action=POST_/api/v1/silences Caller=local")),

@@ -7,12 +7,8 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tower::ServiceExt;
-use vitals_config::Config;
-use vitals_scheduler::watch::HeartbeatRegistry;
-use vitals_scheduler::{LiveState, Metrics, Model, ModelHandle, Pipeline};
-use vitals_server::{router, AppState, BuildInfo};
+use vitals_server::{router, AppState};
 use vitals_store::Store;
-use vitals_store_sqlite::SqliteStore;
 
 const CONFIG: &str = r#"
 [[score]]
@@ -45,7 +41,7 @@ slug = "nightly-1"
 "#;
 
 struct T {
-    _dir: tempfile::TempDir,
+    _t: vitals_app::testing::TestApp,
     app: AppState,
     store: Arc<dyn Store>,
 }
@@ -56,42 +52,9 @@ impl T {
     }
 
     async fn with(config: &str) -> T {
-        let cfg = Config::parse(config, &|_| None).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("v.db")).unwrap());
-        let state = Arc::new(LiveState::new());
-        let metrics = Arc::new(Metrics::default());
-        let model = Arc::new(ModelHandle::new(Model::from_config(&cfg)));
-        let (pipeline, _) = Pipeline::start(
-            store.clone(),
-            state,
-            metrics,
-            model,
-            vitals_alert::Engine::new(vec![], vec![], None, vec![], vec![], (0, 0)),
-        );
-        let heartbeats = Arc::new(HeartbeatRegistry::default());
-        heartbeats.sync(&cfg.checks, vitals_scheduler::now());
-        let app = AppState {
-            pipeline,
-            heartbeats,
-            auth: Default::default(),
-            cleanup: None,
-            audit_file: None,
-            build: Arc::new(BuildInfo {
-                name: "vitals",
-                version: "0",
-                git_commit: "x",
-                build_profile: "test",
-                rustc: "rustc",
-            }),
-            started: vitals_core::Timestamp(0),
-            ui: Default::default(),
-        };
-        T {
-            _dir: dir,
-            app,
-            store,
-        }
+        let t = vitals_app::testing::spawn_app(config).await;
+        let (app, store) = (t.state().clone(), t.store().clone());
+        T { _t: t, app, store }
     }
 
     async fn call(
@@ -383,12 +346,35 @@ async fn population_alarm_semantics_at_their_boundaries() {
         t.get(&alarm("score=3&aggregate_percent=51")).await.1,
         json!([])
     );
-    // Input errors name the parameter.
+    // Valid but odd criteria answer as the original does: a percentage above 100 is never
+    // reached (`[]`), one at or below 0 always is; extreme values do not overflow.
+    for (q, want) in [
+        ("score=3&aggregate_percent=150", json!([])),
+        ("score=3&repetition_percent=101", json!([])),
+        ("score=3&repetition_percent=9223372036854775807", json!([])),
+        ("score=3&aggregate_percent=9223372036854775807", json!([])),
+        ("score=3&aggregate_percent=-5", json!([1, 2])),
+        ("score=3&repetition_percent=-1", json!([1, 2, 3, 4])),
+        ("score=3&repetition_percent=-9223372036854775808&aggregate_percent=-9223372036854775808", json!([1, 2, 3, 4])),
+        ("score=-9223372036854775808", json!([1, 2, 3, 4])),
+        ("score=9223372036854775807", json!([])),
+        ("score=3&repetition=9223372036854775807", json!([2])),
+    ] {
+        let (s, v) = t.get(&alarm(q)).await;
+        assert_eq!((s, v), (StatusCode::OK, want), "{q}");
+    }
+    // Malformed input is a 400 naming the parameter.
     for (q, needle) in [
         ("score=3&repetition=0", "repetition"),
+        ("score=3&repetition=-2", "repetition"),
         ("repetition=2", "score is required"),
         ("score=high", "score"),
-        ("score=3&aggregate_percent=150", "aggregate_percent"),
+        ("score=3.5", "score"),
+        (
+            "score=3&aggregate_percent=9223372036854775808",
+            "aggregate_percent",
+        ),
+        ("score=3&repetition_percent=ten", "repetition_percent"),
     ] {
         let (s, v) = t.get(&alarm(q)).await;
         assert_eq!(s, StatusCode::BAD_REQUEST, "{q}");

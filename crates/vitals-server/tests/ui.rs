@@ -6,22 +6,18 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
-use vitals_alert::Engine;
-use vitals_config::Config;
-use vitals_scheduler::{LiveState, Metrics, Model, ModelHandle, Pipeline};
-use vitals_server::auth::Auth;
-use vitals_server::{router, AppState, BuildInfo};
-use vitals_store::Store;
-use vitals_store_sqlite::SqliteStore;
+use vitals_server::{router, AppState};
 
 const VIEWER: &str = "viewer-secret-0123456789";
 const ADMIN: &str = "admin-secret-0123456789abc";
 const HTML: (&str, &str) = ("accept", "text/html,application/xhtml+xml");
 
 const CONFIG: &str = r#"
+[ui]
+timezone = "Europe/Copenhagen"
+
 [[asset]]
 id = "db"
 name = "<script>alert(1)</script>"
@@ -53,7 +49,7 @@ secret = "admin-secret-0123456789abc"
 "#;
 
 struct T {
-    _dir: tempfile::TempDir,
+    _t: vitals_app::testing::TestApp,
     app: AppState,
 }
 
@@ -70,59 +66,9 @@ impl T {
         } else {
             CONFIG.to_string()
         };
-        let cfg = Config::parse(&text, &|_| None).unwrap_or_else(|e| panic!("{e}"));
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("v.db")).unwrap());
-        let assets: Vec<vitals_store::AssetRecord> = cfg
-            .effective_assets()
-            .iter()
-            .map(|a| vitals_store::AssetRecord {
-                id: a.id.clone(),
-                name: a.display_name().into(),
-                groups: a.all_groups(),
-                labels: a.labels.clone(),
-                parents: a.parents.clone(),
-                metadata: a.metadata.clone(),
-            })
-            .collect();
-        store.upsert_assets(&assets).await.unwrap();
-        let state = Arc::new(LiveState::new());
-        state.sync_config(&assets, &[]);
-        let engine = Engine::new(
-            cfg.rules.clone(),
-            cfg.maintenance.clone(),
-            None,
-            vec![],
-            vec![],
-            (0, 0),
-        );
-        let (pipeline, _) = Pipeline::start(
-            store,
-            state,
-            Arc::new(Metrics::default()),
-            Arc::new(ModelHandle::new(Model::from_config(&cfg))),
-            engine,
-        );
-        let app = AppState {
-            pipeline,
-            heartbeats: Default::default(),
-            auth: Arc::new(Auth::new(&cfg.tokens)),
-            cleanup: None,
-            audit_file: None,
-            build: Arc::new(BuildInfo {
-                name: "vitals",
-                version: "0",
-                git_commit: "x",
-                build_profile: "t",
-                rustc: "r",
-            }),
-            started: vitals_core::Timestamp(0),
-            ui: Arc::new(vitals_server::UiSettings {
-                tz: "Europe/Copenhagen".parse().unwrap(),
-                secure_cookies: false,
-            }),
-        };
-        T { _dir: dir, app }
+        let t = vitals_app::testing::spawn_app(&text).await;
+        let app = t.state().clone();
+        T { _t: t, app }
     }
 
     async fn req(&self, method: &str, uri: &str, headers: &[(&str, &str)], body: &str) -> Resp {
@@ -261,7 +207,7 @@ async fn asset_page_checks_components_charts_ranges() {
     t.app.state().apply(&[vitals_core::Observation {
         asset: "db".into(),
         check: "health".into(),
-        time: vitals_scheduler::now(),
+        time: vitals_core::SystemClock::now(),
         status: vitals_core::Status::Warn,
         score: 0,
         duration_us: 1500,
@@ -315,6 +261,36 @@ async fn asset_page_checks_components_charts_ranges() {
         .to_str()
         .unwrap()
         .starts_with("text/html"));
+}
+
+#[tokio::test]
+async fn asset_page_shows_a_captured_version() {
+    let t = T::new(false).await;
+    t.app.state().apply(&[vitals_core::Observation {
+        asset: "web".into(),
+        check: "version".into(),
+        time: vitals_core::SystemClock::now(),
+        status: vitals_core::Status::Ok,
+        score: 1,
+        duration_us: 900,
+        reason: "HTTP 200".into(),
+        values: vec![vitals_core::Value::new("total_ms", 0.9)],
+        components: vec![vitals_core::Component {
+            name: "version".into(),
+            status: vitals_core::Status::Ok,
+            value: Some("2.5.1 <b>".into()),
+            output: "captured".into(),
+        }],
+    }]);
+    let r = t.get("/assets/web").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body.contains("<tr data-check=\"version\">"), "{}", r.body);
+    assert!(
+        r.body
+            .contains("version <span class=\"value\">2.5.1 &lt;b&gt;</span> — captured"),
+        "{}",
+        r.body
+    );
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::sync::Arc;
 use vitals_core::{Component, Observation, Status, Timestamp, Value};
-use vitals_store::Store;
+use vitals_store::prelude::*;
 use vitals_store_sqlite::SqliteStore;
 
 const CHECKS: u64 = 1_000;

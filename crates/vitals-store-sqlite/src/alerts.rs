@@ -5,7 +5,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use vitals_core::alert::{Alert, AlertState, Silence, Transition};
 use vitals_core::Timestamp;
-use vitals_store::{AlertQuery, CommitBatch, OutboxItem, OutboxUpdate, StoreError};
+use vitals_store::{AlertQuery, CommitBatch, OutboxItem, OutboxState, OutboxUpdate, StoreError};
 
 use crate::backend;
 
@@ -70,7 +70,7 @@ pub fn write(conn: &Connection, b: &CommitBatch) -> Result<(), StoreError> {
                 alert_id,
                 o.notification.created.0,
                 o.not_before.0,
-                o.state,
+                o.state.as_str(),
                 o.attempts,
                 o.next_attempt.0,
                 o.last_error,
@@ -100,27 +100,42 @@ pub fn write(conn: &Connection, b: &CommitBatch) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub fn outbox_update(conn: &Connection, updates: &[OutboxUpdate]) -> Result<(), StoreError> {
+/// Applies the outcomes of items `owner` holds; returns how many it still held.
+pub fn outbox_update(
+    conn: &Connection,
+    owner: &str,
+    updates: &[OutboxUpdate],
+) -> Result<usize, StoreError> {
     let mut stmt = conn
         .prepare_cached(
             "UPDATE outbox SET state = ?2, attempts = ?3, next_attempt = ?4, last_error = ?5, \
-             recipients = ?6, detail = ?7, sent = ?8 WHERE id = ?1",
+             recipients = ?6, detail = ?7, sent = ?8, claimed_by = NULL, claimed_until = NULL \
+             WHERE id = ?1 AND state = 'claimed' AND claimed_by = ?9",
         )
         .map_err(backend)?;
+    let mut applied = 0;
     for u in updates {
-        stmt.execute(params![
-            u.id,
-            u.state,
-            u.attempts,
-            u.next_attempt.0,
-            u.last_error,
-            json("recipients", &u.recipients)?,
-            u.detail,
-            u.sent.map(|t| t.0)
-        ])
-        .map_err(backend)?;
+        if u.state == OutboxState::Claimed {
+            return Err(StoreError::Backend(format!(
+                "outbox item {}: an update cannot claim (claim with outbox_claim)",
+                u.id
+            )));
+        }
+        applied += stmt
+            .execute(params![
+                u.id,
+                u.state.as_str(),
+                u.attempts,
+                u.next_attempt.0,
+                u.last_error,
+                json("recipients", &u.recipients)?,
+                u.detail,
+                u.sent.map(|t| t.0),
+                owner
+            ])
+            .map_err(backend)?;
     }
-    Ok(())
+    Ok(applied)
 }
 
 fn alerts_from(
@@ -229,7 +244,11 @@ fn outbox_row(r: &Row<'_>) -> Result<OutboxItem, StoreError> {
         notifier: r.get(1).map_err(corrupt)?,
         group_key: r.get(2).map_err(corrupt)?,
         not_before: Timestamp(r.get(3).map_err(corrupt)?),
-        state: r.get(4).map_err(corrupt)?,
+        state: {
+            let s: String = r.get(4).map_err(corrupt)?;
+            OutboxState::parse(&s)
+                .ok_or_else(|| StoreError::Corrupt(format!("outbox state {s:?}")))?
+        },
         attempts: r.get(5).map_err(corrupt)?,
         next_attempt: Timestamp(r.get(6).map_err(corrupt)?),
         last_error: r.get(7).map_err(corrupt)?,
@@ -254,30 +273,68 @@ fn outbox_from(
     Ok(out)
 }
 
-pub fn due(conn: &Connection, now: Timestamp, limit: usize) -> Result<Vec<OutboxItem>, StoreError> {
+/// Claims what is due (inside the writer's transaction, so no one else claims in between).
+pub fn claim(
+    conn: &Connection,
+    owner: &str,
+    now: Timestamp,
+    until: Timestamp,
+    limit: usize,
+) -> Result<Vec<OutboxItem>, StoreError> {
     // An item is due when its retry time and its grouping window have passed; once one item of
     // a (notifier, group) is due, the group's other pending items go with it, so everything
-    // created within the first item's window leaves as one notification.
+    // created within the first item's window leaves as one notification. A claim that expired
+    // (its holder died or is too slow), or is the caller's own from before a restart, is taken.
     let sql = format!(
-        "{OUTBOX_COLUMNS} WHERE state = 'pending' AND next_attempt <= ?1 AND (not_before <= ?1 OR \
+        "{OUTBOX_COLUMNS} WHERE (state = 'pending' AND next_attempt <= ?1 AND (not_before <= ?1 OR \
          (notifier, group_key) IN (SELECT notifier, group_key FROM outbox WHERE state = 'pending' \
-         AND next_attempt <= ?1 AND not_before <= ?1)) ORDER BY created, id LIMIT ?2"
+         AND next_attempt <= ?1 AND not_before <= ?1))) \
+         OR (state = 'claimed' AND (claimed_until <= ?1 OR claimed_by = ?3)) \
+         ORDER BY created, id LIMIT ?2"
     );
-    outbox_from(
+    let mut items = outbox_from(
         conn,
         &sql,
-        params![now.0, i64::try_from(limit).unwrap_or(i64::MAX)],
-    )
+        params![now.0, i64::try_from(limit).unwrap_or(i64::MAX), owner],
+    )?;
+    let mut stmt = conn
+        .prepare_cached(
+            "UPDATE outbox SET state = 'claimed', claimed_by = ?2, claimed_until = ?3 WHERE id = ?1",
+        )
+        .map_err(backend)?;
+    for it in &mut items {
+        stmt.execute(params![it.id, owner, until.0])
+            .map_err(backend)?;
+        it.state = OutboxState::Claimed;
+    }
+    Ok(items)
 }
 
 pub fn next_due(conn: &Connection) -> Result<Option<Timestamp>, StoreError> {
     let t: Option<i64> = conn
         .prepare_cached(
-            "SELECT min(max(next_attempt, not_before)) FROM outbox WHERE state = 'pending'",
+            "SELECT min(t) FROM (SELECT max(next_attempt, not_before) AS t FROM outbox \
+             WHERE state = 'pending' UNION ALL \
+             SELECT claimed_until FROM outbox WHERE state = 'claimed')",
         )
         .and_then(|mut s| s.query_row([], |r| r.get(0)))
         .map_err(backend)?;
     Ok(t.map(Timestamp))
+}
+
+/// Undelivered (pending or claimed) outbox items per notifier.
+pub fn pending_by_notifier(conn: &Connection) -> Result<Vec<(String, usize)>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT notifier, count(*) FROM outbox WHERE state IN ('pending', 'claimed') \
+             GROUP BY notifier ORDER BY notifier",
+        )
+        .map_err(backend)?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .map_err(backend)?;
+    rows.map(|r| r.map(|(n, c)| (n, c.max(0) as usize)).map_err(backend))
+        .collect()
 }
 
 pub fn log(

@@ -55,6 +55,129 @@ pub fn audit(
     Ok(out)
 }
 
+/// Deletes up to `batch` alerts resolved before `before`, with their transitions.
+pub fn delete_resolved_alerts(
+    conn: &Connection,
+    before: i64,
+    batch: usize,
+) -> Result<usize, StoreError> {
+    let ids: Vec<i64> = {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id FROM alerts WHERE state = 'resolved' \
+                 AND coalesce(json_extract(doc, '$.resolved'), started) < ?1 ORDER BY id LIMIT ?2",
+            )
+            .map_err(backend)?;
+        let rows = stmt
+            .query_map(
+                params![before, i64::try_from(batch).unwrap_or(i64::MAX)],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        rows.collect::<Result<_, _>>().map_err(corrupt)?
+    };
+    for id in &ids {
+        conn.prepare_cached("DELETE FROM alert_events WHERE alert_id = ?1")
+            .and_then(|mut s| s.execute([id]))
+            .map_err(backend)?;
+        conn.prepare_cached("DELETE FROM alerts WHERE id = ?1")
+            .and_then(|mut s| s.execute([id]))
+            .map_err(backend)?;
+    }
+    Ok(ids.len())
+}
+
+/// Deletes up to `batch` delivered or failed notifications created before `before` (pending
+/// ones are never deleted).
+pub fn delete_done_notifications(
+    conn: &Connection,
+    before: i64,
+    batch: usize,
+) -> Result<usize, StoreError> {
+    conn.execute(
+        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE state <> 'pending' \
+         AND state <> 'claimed' AND created < ?1 ORDER BY created LIMIT ?2)",
+        params![before, i64::try_from(batch).unwrap_or(i64::MAX)],
+    )
+    .map_err(backend)
+}
+
+/// Moves up to `batch` audit rows older than `before` into a compressed file in `dir`
+/// (`audit-<first id>-<last id>.jsonl.gz`, one JSON entry per line; written, synced and
+/// renamed into place before the rows go), then deletes them. The file name is the id range,
+/// so a run that failed after writing it writes the same file again.
+pub fn archive_audit(
+    conn: &Connection,
+    before: i64,
+    batch: usize,
+    dir: &std::path::Path,
+) -> Result<Option<(usize, std::path::PathBuf)>, StoreError> {
+    use std::io::Write;
+    let done: i64 = conn
+        .query_row("SELECT upto FROM audit_archived", [], |r| r.get(0))
+        .map_err(backend)?;
+    let rows = {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, ts, actor, action, target, params, outcome FROM audit \
+                 WHERE id > ?1 AND ts < ?2 ORDER BY id LIMIT ?3",
+            )
+            .map_err(backend)?;
+        let mut rows = stmt
+            .query(params![
+                done,
+                before,
+                i64::try_from(batch).unwrap_or(i64::MAX)
+            ])
+            .map_err(backend)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(backend)? {
+            let params: String = r.get(5).map_err(corrupt)?;
+            out.push(AuditEntry {
+                id: r.get(0).map_err(corrupt)?,
+                time: Timestamp(r.get(1).map_err(corrupt)?),
+                actor: r.get(2).map_err(corrupt)?,
+                action: r.get(3).map_err(corrupt)?,
+                target: r.get(4).map_err(corrupt)?,
+                params: serde_json::from_str(&params)
+                    .map_err(|e| StoreError::Corrupt(format!("audit params: {e}")))?,
+                outcome: r.get(6).map_err(corrupt)?,
+            });
+        }
+        out
+    };
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        return Ok(None);
+    };
+    let io =
+        |e: std::io::Error| StoreError::Backend(format!("audit archive in {}: {e}", dir.display()));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let name = format!("audit-{:012}-{:012}.jsonl.gz", first.id, last.id);
+    let path = dir.join(&name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    {
+        let file = std::fs::File::create(&tmp).map_err(io)?;
+        let mut gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+        for e in &rows {
+            let line = serde_json::to_string(e)
+                .map_err(|e| StoreError::Backend(format!("audit archive: {e}")))?;
+            gz.write_all(line.as_bytes()).map_err(io)?;
+            gz.write_all(b"\n").map_err(io)?;
+        }
+        let file = gz.finish().map_err(io)?;
+        file.sync_all().map_err(io)?;
+    }
+    std::fs::rename(&tmp, &path).map_err(io)?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    conn.execute("UPDATE audit_archived SET upto = ?1", [last.id])
+        .map_err(backend)?;
+    conn.execute("DELETE FROM audit WHERE id <= ?1", [last.id])
+        .map_err(backend)?;
+    Ok(Some((rows.len(), path)))
+}
+
 /// One computed rollup row, keyed by check id.
 pub struct Row {
     pub check_id: i64,

@@ -31,11 +31,10 @@
 //! plus a one-byte name tag, anything else 8 bytes; every value reads back **bit-exactly**.
 //! Millisecond latencies rounded to 0.001 (1 µs precision) are therefore stored exactly.
 //!
-//! # Same-millisecond observations
-//! The key is `(check, millisecond)`. A second observation of the same check in the same
-//! millisecond is not dropped: it is moved forward 1 ms at a time to the next free
-//! millisecond (at most 100,000 ms; beyond that the append fails). Its stored time is then
-//! a few milliseconds later than reported.
+//! # One observation per check and millisecond
+//! The key is `(check, millisecond)`: an observation is identified by its asset, check and
+//! time. A second one with the same key is a duplicate — the first stays, the second is not
+//! stored and `commit` reports its index — found with at most one index look-up.
 //!
 //! # One store per file
 //! Open a database file with one `SqliteStore` at a time (one process): the writer keeps
@@ -45,7 +44,19 @@
 //! Nothing here panics on data read back: a bad row is [`StoreError::Corrupt`] naming it.
 
 mod alerts;
-mod codec;
+use vitals_store::codec;
+/// Switches for tests of failure handling (feature `failpoints`; never in a release).
+#[cfg(feature = "failpoints")]
+pub mod failpoints {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    pub(crate) static REFUSE_WRITES: AtomicBool = AtomicBool::new(false);
+
+    /// While on, every write of every store in this process fails inside the writer's
+    /// transaction (rolled back like a real I/O error).
+    pub fn refuse_writes(on: bool) {
+        REFUSE_WRITES.store(on, Ordering::Relaxed);
+    }
+}
 mod fleet;
 mod health;
 mod housekeeping;
@@ -53,6 +64,7 @@ mod housekeeping;
 pub use housekeeping::backup_file;
 mod read;
 pub mod schema;
+mod site;
 mod writer;
 
 use async_trait::async_trait;
@@ -67,10 +79,12 @@ use vitals_core::alert::{Alert, Silence, Transition};
 use vitals_core::Observation;
 use vitals_core::Timestamp;
 use vitals_store::{
-    AlertQuery, AssetRecord, AuditEntry, CommitBatch, HealthRow, ObservationQuery, OutboxItem,
-    OutboxUpdate, Result, Rollup, Store, StoreError,
+    AlertQuery, AssetRecord, AuditEntry, CommitBatch, CommitReport, HealthRow, ObservationQuery,
+    OutboxItem, OutboxUpdate, Result, Rollup, StoreError,
 };
+use vitals_store::{Alerts, Fleet, Housekeeping, Notices, Observations};
 use vitals_store::{FleetError, FleetResource, FleetSample, FleetWrite, ResourceChange};
+use vitals_store::{Notice, PeriodCount, RecentResults};
 
 use read::ReadPool;
 use writer::{Command, Writer};
@@ -214,6 +228,14 @@ impl SqliteStore {
 
     /// Sends a command to the writer and waits for its reply.
     async fn send(&self, make: impl FnOnce(writer::Reply) -> Command) -> Result<()> {
+        self.send_for_duplicates(make).await.map(|_| ())
+    }
+
+    /// Like `send`, returning the indices of observations that were duplicates.
+    async fn send_for_duplicates(
+        &self,
+        make: impl FnOnce(writer::Reply) -> Command,
+    ) -> Result<Vec<usize>> {
         self.check_open()?;
         let (tx, rx) = oneshot::channel();
         self.writer
@@ -243,10 +265,182 @@ impl SqliteStore {
         let f: writer::ExecFn = Arc::new(f);
         self.send(|r| Command::Exec(f, r)).await
     }
+
+    /// A write that fails inside the writer's transaction with `message` (tests of failure
+    /// handling only).
+    #[cfg(feature = "failpoints")]
+    pub async fn failing_write(&self, message: &str) -> Result<()> {
+        let message = message.to_string();
+        self.exec(move |_| Err(StoreError::Backend(message.clone())))
+            .await
+    }
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl Observations for SqliteStore {
+    async fn upsert_assets(&self, assets: &[AssetRecord]) -> Result<()> {
+        if assets.is_empty() {
+            return self.check_open();
+        }
+        let assets = assets.to_vec();
+        self.send(|r| Command::UpsertAssets(assets, r)).await
+    }
+
+    async fn assets(&self) -> Result<Vec<AssetRecord>> {
+        self.read(|conn, _| read::assets(conn)).await
+    }
+
+    async fn append(&self, observations: Vec<Observation>) -> Result<()> {
+        if observations.is_empty() {
+            return self.check_open();
+        }
+        self.send(|r| Command::Append(observations, r)).await
+    }
+
+    async fn latest(&self) -> Result<Vec<Observation>> {
+        self.read(read::latest).await
+    }
+
+    async fn observations(&self, query: &ObservationQuery) -> Result<Vec<Observation>> {
+        let query = query.clone();
+        self.read(move |conn, pool| read::observations(conn, pool, &query))
+            .await
+    }
+
+    async fn count_observations(&self) -> Result<u64> {
+        self.read(|conn, _| read::count(conn)).await
+    }
+
+    async fn check_history(
+        &self,
+        check: &str,
+        assets: Option<&[String]>,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+        limit: usize,
+    ) -> Result<Vec<Observation>> {
+        let check = check.to_string();
+        let assets = assets.map(<[String]>::to_vec);
+        self.read(move |conn, pool| {
+            read::check_history(conn, pool, &check, assets.as_deref(), from, to, limit)
+        })
+        .await
+    }
+
+    async fn recent_scores(&self, asset: &str, check: &str, limit: usize) -> Result<Vec<i64>> {
+        let (asset, check) = (asset.to_string(), check.to_string());
+        self.read(move |conn, _| health::recent_scores(conn, &asset, &check, limit))
+            .await
+    }
+
+    async fn health_rows(&self) -> Result<Vec<HealthRow>> {
+        self.read(|conn, _| health::rows(conn)).await
+    }
+
+    async fn seen_result_ids(&self, ids: &[String]) -> Result<HashSet<String>> {
+        if ids.is_empty() {
+            self.check_open()?;
+            return Ok(HashSet::new());
+        }
+        let ids = ids.to_vec();
+        self.read(move |conn, _| health::seen_ids(conn, &ids)).await
+    }
+
+    async fn period_counts(
+        &self,
+        period_ms: i64,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<PeriodCount>> {
+        self.read(move |c, _| site::period_counts(c, period_ms, from.0, to.0))
+            .await
+    }
+
+    async fn recent_results(&self, limit: usize) -> Result<Vec<RecentResults>> {
+        self.read(move |c, _| site::recent_results(c, limit)).await
+    }
+
+    async fn commit(&self, batch: CommitBatch) -> Result<CommitReport> {
+        if batch == CommitBatch::default() {
+            return self.check_open().map(|()| CommitReport::default());
+        }
+        let duplicates = self
+            .send_for_duplicates(|r| Command::Commit(Box::new(batch), r))
+            .await?;
+        Ok(CommitReport { duplicates })
+    }
+}
+
+#[async_trait]
+impl Alerts for SqliteStore {
+    async fn open_alerts(&self) -> Result<Vec<Alert>> {
+        self.read(|conn, _| alerts::open(conn)).await
+    }
+
+    async fn alerts(&self, query: &AlertQuery) -> Result<Vec<Alert>> {
+        let q = query.clone();
+        self.read(move |conn, _| alerts::list(conn, &q)).await
+    }
+
+    async fn alert(&self, id: i64) -> Result<Option<(Alert, Vec<Transition>)>> {
+        self.read(move |conn, _| alerts::one(conn, id)).await
+    }
+
+    async fn max_ids(&self) -> Result<(i64, i64)> {
+        self.read(|conn, _| alerts::max_ids(conn)).await
+    }
+
+    async fn silences(&self, since: Timestamp) -> Result<Vec<Silence>> {
+        self.read(move |conn, _| alerts::silences(conn, since))
+            .await
+    }
+
+    async fn outbox_claim(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        until: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<OutboxItem>> {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let (out, owner) = (got.clone(), owner.to_string());
+        self.exec(move |c| {
+            let items = alerts::claim(c, &owner, now, until, limit)?;
+            *out.lock().unwrap_or_else(|e| e.into_inner()) = items;
+            Ok(())
+        })
+        .await?;
+        let items = std::mem::take(&mut *got.lock().unwrap_or_else(|e| e.into_inner()));
+        Ok(items)
+    }
+
+    async fn outbox_next_due(&self) -> Result<Option<Timestamp>> {
+        self.read(|conn, _| alerts::next_due(conn)).await
+    }
+
+    async fn outbox_pending(&self) -> Result<Vec<(String, usize)>> {
+        self.read(|conn, _| alerts::pending_by_notifier(conn)).await
+    }
+
+    async fn outbox_update(&self, owner: &str, updates: Vec<OutboxUpdate>) -> Result<usize> {
+        if updates.is_empty() {
+            return self.check_open().map(|()| 0);
+        }
+        let owner = owner.to_string();
+        let n = self
+            .send_for_duplicates(|r| Command::Outbox(owner, updates, r))
+            .await?;
+        Ok(n.first().copied().unwrap_or(0))
+    }
+
+    async fn notifications(&self, alert: Option<i64>, limit: usize) -> Result<Vec<OutboxItem>> {
+        self.read(move |conn, _| alerts::log(conn, alert, limit))
+            .await
+    }
+}
+
+#[async_trait]
+impl Housekeeping for SqliteStore {
     async fn audit_append(&self, entry: AuditEntry) -> Result<()> {
         self.exec(move |c| housekeeping::audit_append(c, &entry))
             .await
@@ -287,15 +481,14 @@ impl Store for SqliteStore {
     }
 
     async fn delete_raw_before(&self, before: Timestamp, batch: usize) -> Result<usize> {
-        let deleted = Arc::new(AtomicU64::new(0));
-        let d = deleted.clone();
-        self.exec(move |c| {
-            let n = housekeeping::delete_raw_before(c, before.0, batch)?;
-            d.store(n as u64, Ordering::Relaxed);
-            Ok(())
-        })
-        .await?;
-        Ok(deleted.load(Ordering::Relaxed) as usize)
+        let n = self
+            .send_for_duplicates(|reply| Command::DeleteRaw {
+                before: before.0,
+                batch,
+                reply,
+            })
+            .await?;
+        Ok(n.first().copied().unwrap_or(0))
     }
 
     async fn prune(
@@ -313,6 +506,60 @@ impl Store for SqliteStore {
         })
         .await?;
         Ok(n.load(Ordering::Relaxed) as usize)
+    }
+
+    async fn forget_unused(&self, before: Timestamp, batch: usize) -> Result<usize> {
+        let n = self
+            .send_for_duplicates(|reply| Command::ForgetUnused {
+                before: before.0,
+                batch,
+                reply,
+            })
+            .await?;
+        Ok(n.first().copied().unwrap_or(0))
+    }
+
+    async fn delete_resolved_alerts(&self, before: Timestamp, batch: usize) -> Result<usize> {
+        let n = Arc::new(AtomicU64::new(0));
+        let out = n.clone();
+        self.exec(move |c| {
+            let d = housekeeping::delete_resolved_alerts(c, before.0, batch)?;
+            out.store(d as u64, Ordering::Relaxed);
+            Ok(())
+        })
+        .await?;
+        Ok(n.load(Ordering::Relaxed) as usize)
+    }
+
+    async fn delete_done_notifications(&self, before: Timestamp, batch: usize) -> Result<usize> {
+        let n = Arc::new(AtomicU64::new(0));
+        let out = n.clone();
+        self.exec(move |c| {
+            let d = housekeeping::delete_done_notifications(c, before.0, batch)?;
+            out.store(d as u64, Ordering::Relaxed);
+            Ok(())
+        })
+        .await?;
+        Ok(n.load(Ordering::Relaxed) as usize)
+    }
+
+    async fn archive_audit(
+        &self,
+        before: Timestamp,
+        batch: usize,
+        dir: &Path,
+    ) -> Result<Option<(usize, PathBuf)>> {
+        let got = Arc::new(Mutex::new(None));
+        let out = got.clone();
+        let dir = dir.to_path_buf();
+        self.exec(move |c| {
+            let r = housekeeping::archive_audit(c, before.0, batch, &dir)?;
+            *out.lock().unwrap_or_else(|e| e.into_inner()) = r;
+            Ok(())
+        })
+        .await?;
+        let r = got.lock().unwrap_or_else(|e| e.into_inner()).take();
+        Ok(r)
     }
 
     async fn job_value(&self, key: &str) -> Result<Option<i64>> {
@@ -343,131 +590,39 @@ impl Store for SqliteStore {
         self.read(move |c, _| housekeeping::backup(c, &dest)).await
     }
 
-    async fn commit(&self, batch: CommitBatch) -> Result<()> {
-        if batch == CommitBatch::default() {
-            return self.check_open();
-        }
-        self.send(|r| Command::Commit(Box::new(batch), r)).await
-    }
-
-    async fn open_alerts(&self) -> Result<Vec<Alert>> {
-        self.read(|conn, _| alerts::open(conn)).await
-    }
-
-    async fn alerts(&self, query: &AlertQuery) -> Result<Vec<Alert>> {
-        let q = query.clone();
-        self.read(move |conn, _| alerts::list(conn, &q)).await
-    }
-
-    async fn alert(&self, id: i64) -> Result<Option<(Alert, Vec<Transition>)>> {
-        self.read(move |conn, _| alerts::one(conn, id)).await
-    }
-
-    async fn max_ids(&self) -> Result<(i64, i64)> {
-        self.read(|conn, _| alerts::max_ids(conn)).await
-    }
-
-    async fn silences(&self, since: Timestamp) -> Result<Vec<Silence>> {
-        self.read(move |conn, _| alerts::silences(conn, since))
-            .await
-    }
-
-    async fn outbox_due(&self, now: Timestamp, limit: usize) -> Result<Vec<OutboxItem>> {
-        self.read(move |conn, _| alerts::due(conn, now, limit))
-            .await
-    }
-
-    async fn outbox_next_due(&self) -> Result<Option<Timestamp>> {
-        self.read(|conn, _| alerts::next_due(conn)).await
-    }
-
-    async fn outbox_update(&self, updates: Vec<OutboxUpdate>) -> Result<()> {
-        if updates.is_empty() {
-            return self.check_open();
-        }
-        self.send(|r| Command::Outbox(updates, r)).await
-    }
-
-    async fn notifications(&self, alert: Option<i64>, limit: usize) -> Result<Vec<OutboxItem>> {
-        self.read(move |conn, _| alerts::log(conn, alert, limit))
-            .await
-    }
-
-    async fn seen_result_ids(&self, ids: &[String]) -> Result<HashSet<String>> {
-        if ids.is_empty() {
-            self.check_open()?;
-            return Ok(HashSet::new());
-        }
-        let ids = ids.to_vec();
-        self.read(move |conn, _| health::seen_ids(conn, &ids)).await
-    }
-
-    async fn health_rows(&self) -> Result<Vec<HealthRow>> {
-        self.read(|conn, _| health::rows(conn)).await
-    }
-
-    async fn recent_scores(&self, asset: &str, check: &str, limit: usize) -> Result<Vec<i64>> {
-        let (asset, check) = (asset.to_string(), check.to_string());
-        self.read(move |conn, _| health::recent_scores(conn, &asset, &check, limit))
-            .await
-    }
-
-    async fn check_history(
-        &self,
-        check: &str,
-        assets: Option<&[String]>,
-        from: Option<Timestamp>,
-        to: Option<Timestamp>,
-        limit: usize,
-    ) -> Result<Vec<Observation>> {
-        let check = check.to_string();
-        let assets = assets.map(<[String]>::to_vec);
-        self.read(move |conn, pool| {
-            read::check_history(conn, pool, &check, assets.as_deref(), from, to, limit)
-        })
-        .await
-    }
-
-    async fn upsert_assets(&self, assets: &[AssetRecord]) -> Result<()> {
-        if assets.is_empty() {
-            return self.check_open();
-        }
-        let assets = assets.to_vec();
-        self.send(|r| Command::UpsertAssets(assets, r)).await
-    }
-
-    async fn assets(&self) -> Result<Vec<AssetRecord>> {
-        self.read(|conn, _| read::assets(conn)).await
-    }
-
-    async fn append(&self, observations: Vec<Observation>) -> Result<()> {
-        if observations.is_empty() {
-            return self.check_open();
-        }
-        self.send(|r| Command::Append(observations, r)).await
-    }
-
-    async fn latest(&self) -> Result<Vec<Observation>> {
-        self.read(read::latest).await
-    }
-
-    async fn observations(&self, query: &ObservationQuery) -> Result<Vec<Observation>> {
-        let query = query.clone();
-        self.read(move |conn, pool| read::observations(conn, pool, &query))
-            .await
-    }
-
-    async fn count_observations(&self) -> Result<u64> {
-        self.read(|conn, _| read::count(conn)).await
-    }
-
     async fn ping(&self) -> Result<()> {
         self.read(|conn, _| read::ping(conn)).await?;
         self.send(Command::Ping).await
     }
 
-    // --- fleet ---
+    async fn close(&self) -> Result<()> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Err(StoreError::Closed);
+        }
+        self.reads.close();
+        let (tx, rx) = oneshot::channel();
+        let result = match self.writer.send(Command::Close(tx)).await {
+            Ok(()) => rx.await.unwrap_or(Err(StoreError::Closed)),
+            Err(_) => Err(StoreError::Closed),
+        };
+        let handle = self
+            .writer_thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(handle) = handle {
+            // The writer has replied and is returning; joining only reaps the thread.
+            tokio::task::spawn_blocking(move || handle.join())
+                .await
+                .map_err(|e| StoreError::Backend(format!("writer thread: {e}")))?
+                .map_err(|_| StoreError::Backend("the writer thread panicked".into()))?;
+        }
+        result.map(|_| ())
+    }
+}
 
+#[async_trait]
+impl Fleet for SqliteStore {
     async fn fleet_write(&self, write: FleetWrite) -> Result<()> {
         if write.is_empty() {
             return self.check_open();
@@ -512,29 +667,32 @@ impl Store for SqliteStore {
     async fn fleet_years(&self) -> Result<Vec<(String, i32)>> {
         self.read(|c, _| fleet::years(c)).await
     }
+}
 
-    async fn close(&self) -> Result<()> {
-        if self.closed.swap(true, Ordering::AcqRel) {
-            return Err(StoreError::Closed);
-        }
-        self.reads.close();
-        let (tx, rx) = oneshot::channel();
-        let result = match self.writer.send(Command::Close(tx)).await {
-            Ok(()) => rx.await.unwrap_or(Err(StoreError::Closed)),
-            Err(_) => Err(StoreError::Closed),
-        };
-        let handle = self
-            .writer_thread
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(handle) = handle {
-            // The writer has replied and is returning; joining only reaps the thread.
-            tokio::task::spawn_blocking(move || handle.join())
-                .await
-                .map_err(|e| StoreError::Backend(format!("writer thread: {e}")))?
-                .map_err(|_| StoreError::Backend("the writer thread panicked".into()))?;
-        }
-        result
+#[async_trait]
+impl Notices for SqliteStore {
+    async fn notice_add(&self, notice: Notice, keep: usize) -> Result<Notice> {
+        let id = Arc::new(std::sync::atomic::AtomicI64::new(0));
+        let (out, n) = (id.clone(), notice.clone());
+        self.exec(move |c| site::notice_add(c, &n, keep, &out))
+            .await?;
+        Ok(Notice {
+            id: id.load(Ordering::Acquire),
+            ended: None,
+            ..notice
+        })
+    }
+
+    async fn notice_end(&self, page: &str, id: i64, at: Timestamp) -> Result<Option<Notice>> {
+        let p = page.to_string();
+        self.exec(move |c| site::notice_end(c, &p, id, at.0))
+            .await?;
+        let p = page.to_string();
+        self.read(move |c, _| site::notice(c, &p, id)).await
+    }
+
+    async fn notices(&self, page: &str, limit: usize) -> Result<Vec<Notice>> {
+        let p = page.to_string();
+        self.read(move |c, _| site::notices(c, &p, limit)).await
     }
 }

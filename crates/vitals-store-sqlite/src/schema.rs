@@ -218,6 +218,46 @@ pub const MIGRATIONS: &[&str] = &[
          new      TEXT                  -- NULL: the key was removed
      );
      CREATE INDEX fleet_changes_by_node ON fleet_changes (node, id);",
+    // 7: retention of everything that grows. Interned texts and value names remember the
+    //    newest observation time that used them (lagging at most an hour), so those older than
+    //    every kept observation can go; the audit log may lose rows only once they are archived
+    //    to a file, up to a mark that only moves forward.
+    "ALTER TABLE texts ADD COLUMN used INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE value_names ADD COLUMN used INTEGER NOT NULL DEFAULT 0;
+     UPDATE texts SET used = CAST(strftime('%s', 'now') AS INTEGER) * 1000;
+     UPDATE value_names SET used = CAST(strftime('%s', 'now') AS INTEGER) * 1000;
+     CREATE INDEX texts_by_used ON texts (used);
+     CREATE INDEX value_names_by_used ON value_names (used);
+     CREATE TABLE audit_archived (
+         one  INTEGER PRIMARY KEY CHECK (one = 1),
+         upto INTEGER NOT NULL              -- audit rows with id <= upto are in archive files
+     );
+     INSERT INTO audit_archived (one, upto) VALUES (1, 0);
+     CREATE TRIGGER audit_archived_forward BEFORE UPDATE ON audit_archived
+         WHEN new.upto < old.upto
+         BEGIN SELECT RAISE(ABORT, 'the audit archive mark only moves forward'); END;
+     CREATE TRIGGER audit_archived_kept BEFORE DELETE ON audit_archived
+         BEGIN SELECT RAISE(ABORT, 'the audit archive mark is kept'); END;
+     DROP TRIGGER audit_no_delete;
+     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+         WHEN old.id > (SELECT upto FROM audit_archived)
+         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: only archived rows may be deleted'); END;
+     CREATE INDEX alerts_resolved ON alerts (started) WHERE state = 'resolved';
+     CREATE INDEX outbox_done ON outbox (created) WHERE state <> 'pending';",
+    // 8: notices of status pages (posted and ended by admins; a bounded number kept per page).
+    "CREATE TABLE notices (
+         id      INTEGER PRIMARY KEY,
+         page    TEXT NOT NULL,         -- the status page's slug
+         created INTEGER NOT NULL,
+         ended   INTEGER,               -- NULL: current
+         doc     TEXT NOT NULL          -- the whole Notice as JSON
+     );
+     CREATE INDEX notices_by_page ON notices (page, id);",
+    // 9: outbox claims: a delivery worker claims due items until a time, and only the holder
+    //    of a claim records its outcome (state `claimed`).
+    "ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+     ALTER TABLE outbox ADD COLUMN claimed_until INTEGER;
+     CREATE INDEX outbox_claimed ON outbox (claimed_until) WHERE state = 'claimed';",
 ];
 
 /// The schema version this build writes.

@@ -28,7 +28,9 @@ use vitals_store::{AssetRecord, CommitBatch, OutboxUpdate, StoreError};
 
 use crate::{backend, codec};
 
-pub type Reply = oneshot::Sender<Result<(), StoreError>>;
+/// The answer to a command: for observations, the indices of those not stored because an
+/// observation of the same (asset, check, millisecond) already exists; empty otherwise.
+pub type Reply = oneshot::Sender<Result<Vec<usize>, StoreError>>;
 
 /// A write to run inside the writer's transaction (re-runnable: a failed group is retried
 /// command by command).
@@ -38,10 +40,27 @@ pub enum Command {
     Append(Vec<Observation>, Reply),
     Exec(ExecFn, Reply),
     Commit(Box<CommitBatch>, Reply),
-    Outbox(Vec<OutboxUpdate>, Reply),
+    /// Delivery outcomes of one claimer's items; replies the count applied in a one-element
+    /// list.
+    Outbox(String, Vec<OutboxUpdate>, Reply),
     UpsertAssets(Vec<AssetRecord>, Reply),
     /// Takes the write lock and commits nothing: proves the writer can write.
     Ping(Reply),
+    /// Deletes up to `batch` interned texts and value names last used before `before` (ms),
+    /// then forgets the interner's caches (which may name deleted ids). Replies the count in
+    /// a one-element list.
+    ForgetUnused {
+        before: i64,
+        batch: usize,
+        reply: Reply,
+    },
+    /// Merges the staged observations, then deletes up to `batch` observations older than
+    /// `before` (ms). Replies the count in a one-element list.
+    DeleteRaw {
+        before: i64,
+        batch: usize,
+        reply: Reply,
+    },
     /// After the current group is committed: merge the staged observations, then
     /// `PRAGMA wal_checkpoint(TRUNCATE)`.
     Checkpoint(Reply),
@@ -53,7 +72,7 @@ enum Work {
     Append(Vec<Observation>),
     Exec(ExecFn),
     Commit(Box<CommitBatch>),
-    Outbox(Vec<OutboxUpdate>),
+    Outbox(String, Vec<OutboxUpdate>),
     Upsert(Vec<AssetRecord>),
     Ping,
 }
@@ -64,16 +83,13 @@ impl Work {
         match self {
             Work::Append(o) => o.len().max(1),
             Work::Commit(b) => (b.observations.len() + b.health.len() + b.assets.len()).max(1),
-            Work::Outbox(u) => u.len().max(1),
+            Work::Outbox(_, u) => u.len().max(1),
             Work::Exec(_) => 1,
             Work::Upsert(a) => a.len().max(1),
             Work::Ping => 1,
         }
     }
 }
-
-/// A colliding observation is moved forward at most this many milliseconds.
-const MAX_TS_BUMP: i64 = 100_000;
 
 /// Caches are dropped wholesale beyond this many entries (volatile reasons would grow them).
 const CACHE_CAP: usize = 200_000;
@@ -134,13 +150,12 @@ impl Staging {
         Ok(())
     }
 
-    /// The first millisecond at or after `wanted` that `check_id` has no observation at.
-    fn free_ts(
-        &mut self,
-        conn: &Connection,
-        check_id: i64,
-        wanted: i64,
-    ) -> Result<Option<i64>, StoreError> {
+    /// Whether `check_id` already has an observation at `ts` (staged or merged): at most one
+    /// look-up on disk, and none for the usual case of a time after the newest merged one.
+    fn taken(&mut self, conn: &Connection, check_id: i64, ts: i64) -> Result<bool, StoreError> {
+        if self.keys.contains(&(check_id, ts)) {
+            return Ok(true);
+        }
         let main_max = match self.main_max.get(&check_id) {
             Some(m) => *m,
             None => {
@@ -156,35 +171,28 @@ impl Staging {
                 m
             }
         };
-        let mut ts = wanted;
-        for _ in 0..=MAX_TS_BUMP {
-            let taken = self.keys.contains(&(check_id, ts))
-                || (ts <= main_max
-                    && conn
-                        .prepare_cached(
-                            "SELECT 1 FROM observations WHERE check_id = ?1 AND ts = ?2",
-                        )
-                        .and_then(|mut s| s.exists([check_id, ts]))
-                        .map_err(backend)?);
-            if !taken {
-                return Ok(Some(ts));
-            }
-            match ts.checked_add(1) {
-                Some(next) => ts = next,
-                None => return Ok(None),
-            }
+        if ts > main_max {
+            return Ok(false);
         }
-        Ok(None)
+        conn.prepare_cached("SELECT 1 FROM observations WHERE check_id = ?1 AND ts = ?2")
+            .and_then(|mut s| s.exists([check_id, ts]))
+            .map_err(backend)
     }
 }
+
+/// How far an interned row's `used` may lag the newest observation that uses it; it is
+/// written at most this often per row (retention deletes only rows older than its cutoff
+/// minus this, so the lag never deletes a row still in use).
+pub const USED_LAG_MS: i64 = 3_600_000;
 
 #[derive(Default)]
 struct Interner {
     /// asset → check name → checks.id (nested so lookups need no allocation).
     checks: HashMap<String, HashMap<String, i64>>,
     checks_len: usize,
-    texts: HashMap<String, i64>,
-    names: HashMap<String, i64>,
+    /// text → (id, `used` as written).
+    texts: HashMap<String, (i64, i64)>,
+    names: HashMap<String, (i64, i64)>,
 }
 
 impl Interner {
@@ -221,42 +229,62 @@ impl Interner {
         Ok(id)
     }
 
-    fn text_id(&mut self, conn: &Connection, text: &str) -> Result<i64, StoreError> {
-        intern(conn, &mut self.texts, "texts", "text", text)
+    fn text_id(&mut self, conn: &Connection, text: &str, at: i64) -> Result<i64, StoreError> {
+        intern(conn, &mut self.texts, "texts", "text", text, at)
     }
 
-    fn name_id(&mut self, conn: &Connection, name: &str) -> Result<i64, StoreError> {
-        intern(conn, &mut self.names, "value_names", "name", name)
+    fn name_id(&mut self, conn: &Connection, name: &str, at: i64) -> Result<i64, StoreError> {
+        intern(conn, &mut self.names, "value_names", "name", name, at)
     }
 }
 
+/// The id of `text` in `table`, interning it if new; records that an observation at `at` uses
+/// it (written when `at` is more than [`USED_LAG_MS`] past what is recorded).
 fn intern(
     conn: &Connection,
-    cache: &mut HashMap<String, i64>,
+    cache: &mut HashMap<String, (i64, i64)>,
     table: &str,
     column: &str,
     text: &str,
+    at: i64,
 ) -> Result<i64, StoreError> {
-    if let Some(id) = cache.get(text) {
+    if let Some((id, used)) = cache.get_mut(text) {
+        if at > *used + USED_LAG_MS {
+            conn.prepare_cached(&format!("UPDATE {table} SET used = ?2 WHERE id = ?1"))
+                .and_then(|mut s| s.execute(params![*id, at]))
+                .map_err(backend)?;
+            *used = at;
+        }
         return Ok(*id);
     }
-    let found: Option<i64> = conn
-        .prepare_cached(&format!("SELECT id FROM {table} WHERE {column} = ?1"))
-        .and_then(|mut s| s.query_row([text], |r| r.get(0)).optional())
+    let found: Option<(i64, i64)> = conn
+        .prepare_cached(&format!("SELECT id, used FROM {table} WHERE {column} = ?1"))
+        .and_then(|mut s| {
+            s.query_row([text], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
         .map_err(backend)?;
-    let id = match found {
-        Some(id) => id,
-        None => {
-            conn.prepare_cached(&format!("INSERT INTO {table} ({column}) VALUES (?1)"))
-                .and_then(|mut s| s.execute([text]))
+    let (id, used) = match found {
+        Some((id, used)) if at > used + USED_LAG_MS => {
+            conn.prepare_cached(&format!("UPDATE {table} SET used = ?2 WHERE id = ?1"))
+                .and_then(|mut s| s.execute(params![id, at]))
                 .map_err(backend)?;
-            conn.last_insert_rowid()
+            (id, at)
+        }
+        Some(x) => x,
+        None => {
+            conn.prepare_cached(&format!(
+                "INSERT INTO {table} ({column}, used) VALUES (?1, ?2)"
+            ))
+            .and_then(|mut s| s.execute(params![text, at]))
+            .map_err(backend)?;
+            (conn.last_insert_rowid(), at)
         }
     };
     if cache.len() >= CACHE_CAP {
         cache.clear();
     }
-    cache.insert(text.to_owned(), id);
+    cache.insert(text.to_owned(), (id, used));
     Ok(id)
 }
 
@@ -292,8 +320,24 @@ impl Writer {
     pub fn run(mut self, mut rx: mpsc::Receiver<Command>) {
         while let Some(first) = rx.blocking_recv() {
             let first = match first {
+                Command::ForgetUnused {
+                    before,
+                    batch,
+                    reply,
+                } => {
+                    let _ = reply.send(self.forget_unused(before, batch));
+                    continue;
+                }
+                Command::DeleteRaw {
+                    before,
+                    batch,
+                    reply,
+                } => {
+                    let _ = reply.send(self.delete_raw(before, batch));
+                    continue;
+                }
                 Command::Checkpoint(r) => {
-                    let _ = r.send(self.checkpoint());
+                    let _ = r.send(self.checkpoint().map(|()| Vec::new()));
                     continue;
                 }
                 Command::Close(r) => return self.close(r),
@@ -310,12 +354,15 @@ impl Writer {
                 let (work, reply) = match cmd {
                     Command::Append(o, r) => (Work::Append(o), r),
                     Command::Commit(b, r) => (Work::Commit(b), r),
-                    Command::Outbox(u, r) => (Work::Outbox(u), r),
+                    Command::Outbox(o, u, r) => (Work::Outbox(o, u), r),
                     Command::Exec(f, r) => (Work::Exec(f), r),
                     Command::UpsertAssets(a, r) => (Work::Upsert(a), r),
                     Command::Ping(r) => (Work::Ping, r),
                     // Handled once this group is committed, in arrival order.
-                    c @ (Command::Checkpoint(_) | Command::Close(_)) => {
+                    c @ (Command::Checkpoint(_)
+                    | Command::Close(_)
+                    | Command::ForgetUnused { .. }
+                    | Command::DeleteRaw { .. }) => {
                         after = Some(c);
                         break;
                     }
@@ -345,8 +392,22 @@ impl Writer {
                 }
             }
             match after {
+                Some(Command::ForgetUnused {
+                    before,
+                    batch,
+                    reply,
+                }) => {
+                    let _ = reply.send(self.forget_unused(before, batch));
+                }
+                Some(Command::DeleteRaw {
+                    before,
+                    batch,
+                    reply,
+                }) => {
+                    let _ = reply.send(self.delete_raw(before, batch));
+                }
                 Some(Command::Checkpoint(r)) => {
-                    let _ = r.send(self.checkpoint());
+                    let _ = r.send(self.checkpoint().map(|()| Vec::new()));
                 }
                 Some(Command::Close(r)) => return self.close(r),
                 _ => {}
@@ -360,7 +421,7 @@ impl Writer {
             tracing::warn!(error = %e, "merging staged observations at close failed");
         }
         let result = self.conn.close().map_err(|(_, e)| backend(e));
-        let _ = reply.send(result);
+        let _ = reply.send(result.map(|()| Vec::new()));
     }
 
     /// Moves every staged observation into `observations` in one transaction.
@@ -402,9 +463,9 @@ impl Writer {
     fn commit_group(&mut self, group: Vec<(Work, Reply)>) {
         let works: Vec<&Work> = group.iter().map(|(w, _)| w).collect();
         match self.apply_and_commit(&works) {
-            Ok(()) => {
-                for (_, reply) in group {
-                    let _ = reply.send(Ok(()));
+            Ok(dups) => {
+                for ((_, reply), d) in group.into_iter().zip(dups) {
+                    let _ = reply.send(Ok(d));
                 }
             }
             Err(e) if group.len() == 1 => {
@@ -417,7 +478,10 @@ impl Writer {
                 tracing::warn!(error = %e, commands = group.len(),
                     "group transaction failed; retrying its commands one by one");
                 for (work, reply) in group {
-                    let result = self.begin().and_then(|()| self.apply_and_commit(&[&work]));
+                    let result = self
+                        .begin()
+                        .and_then(|()| self.apply_and_commit(&[&work]))
+                        .map(|mut d| d.pop().unwrap_or_default());
                     let _ = reply.send(result);
                 }
             }
@@ -425,56 +489,77 @@ impl Writer {
     }
 
     /// Applies `works` in the open transaction and commits; on any error rolls back and
-    /// clears the caches.
-    fn apply_and_commit(&mut self, works: &[&Work]) -> Result<(), StoreError> {
+    /// clears the caches. Returns each work's duplicates.
+    fn apply_and_commit(&mut self, works: &[&Work]) -> Result<Vec<Vec<usize>>, StoreError> {
+        let mut dups = Vec::with_capacity(works.len());
         let result = works
             .iter()
-            .try_for_each(|w| self.apply(w))
+            .try_for_each(|w| {
+                dups.push(self.apply(w)?);
+                Ok(())
+            })
             .and_then(|()| self.conn.execute_batch("COMMIT").map_err(backend));
         match result {
             Ok(()) => {
                 self.commits.fetch_add(1, Ordering::Relaxed);
+                Ok(dups)
             }
-            Err(_) => {
+            Err(e) => {
                 // Ignored: if COMMIT failed SQLite may already have rolled back.
                 let _ = self.conn.execute_batch("ROLLBACK");
                 self.interner.clear();
                 if let Err(e) = self.staging.reload(&self.conn) {
                     tracing::error!(error = %e, "re-reading staged observations failed");
                 }
+                Err(e)
             }
         }
-        result
     }
 
-    fn apply(&mut self, work: &Work) -> Result<(), StoreError> {
+    fn apply(&mut self, work: &Work) -> Result<Vec<usize>, StoreError> {
+        #[cfg(feature = "failpoints")]
+        if crate::failpoints::REFUSE_WRITES.load(Ordering::Relaxed) {
+            return Err(StoreError::Backend(
+                "failpoint: the store refuses writes".into(),
+            ));
+        }
         match work {
             Work::Append(obs) => self.append(obs),
             Work::Commit(b) => {
                 self.upsert(&b.assets)?;
-                self.append(&b.observations)?;
+                let dups = self.append(&b.observations)?;
                 crate::health::apply(&self.conn, &b.health)?;
                 crate::health::remember_ids(&self.conn, &b.result_ids)?;
-                crate::alerts::write(&self.conn, b)
+                crate::alerts::write(&self.conn, b)?;
+                Ok(dups)
             }
-            Work::Outbox(u) => crate::alerts::outbox_update(&self.conn, u),
-            Work::Exec(f) => f(&self.conn),
-            Work::Upsert(assets) => self.upsert(assets),
-            Work::Ping => Ok(()),
+            Work::Outbox(owner, u) => {
+                crate::alerts::outbox_update(&self.conn, owner, u).map(|n| vec![n])
+            }
+            Work::Exec(f) => f(&self.conn).map(|()| Vec::new()),
+            Work::Upsert(assets) => self.upsert(assets).map(|()| Vec::new()),
+            Work::Ping => Ok(Vec::new()),
         }
     }
 
-    fn append(&mut self, obs: &[Observation]) -> Result<(), StoreError> {
+    /// Stages observations; one whose (check, millisecond) is taken is a duplicate: not stored,
+    /// its index returned.
+    fn append(&mut self, obs: &[Observation]) -> Result<Vec<usize>, StoreError> {
         let conn = &self.conn;
         let interner = &mut self.interner;
         let staging = &mut self.staging;
         let vals = &mut self.vals;
         let mut insert = conn.prepare_cached(INSERT_RECENT).map_err(backend)?;
-        for o in obs {
+        let mut dups = Vec::new();
+        for (i, o) in obs.iter().enumerate() {
             let check_id = interner.check_id(conn, &o.asset, &o.check)?;
+            if staging.taken(conn, check_id, o.time.0)? {
+                dups.push(i);
+                continue;
+            }
             let reason_id = match o.reason.as_str() {
                 "" => None,
-                r => Some(interner.text_id(conn, r)?),
+                r => Some(interner.text_id(conn, r, o.time.0)?),
             };
             let comp_id = if o.components.is_empty() {
                 None
@@ -482,29 +567,21 @@ impl Writer {
                 let json = serde_json::to_string(&o.components).map_err(|e| {
                     StoreError::Backend(format!("components of {}/{}: {e}", o.asset, o.check))
                 })?;
-                Some(interner.text_id(conn, &json)?)
+                Some(interner.text_id(conn, &json, o.time.0)?)
             };
             vals.clear();
             for v in &o.values {
-                let id = interner.name_id(conn, &v.name)?;
+                let id = interner.name_id(conn, &v.name, o.time.0)?;
                 codec::encode_value(vals, id as u64, v.value);
             }
             let vals_col = (!vals.is_empty()).then_some(vals.as_slice());
             let score = (o.score != o.status.default_score()).then_some(o.score);
             // Bit-preserving: durations beyond i64::MAX µs come back unchanged as u64.
             let duration = o.duration_us as i64;
-            // Two observations of one check in the same millisecond: the later one moves
-            // forward 1 ms at a time to the next free millisecond instead of being lost.
-            let Some(ts) = staging.free_ts(conn, check_id, o.time.0)? else {
-                return Err(StoreError::Backend(format!(
-                    "no free millisecond for an observation of {}/{} near {}",
-                    o.asset, o.check, o.time.0
-                )));
-            };
             insert
                 .execute(params![
                     check_id,
-                    ts,
+                    o.time.0,
                     o.status.code(),
                     score,
                     duration,
@@ -513,9 +590,9 @@ impl Writer {
                     vals_col
                 ])
                 .map_err(backend)?;
-            staging.keys.insert((check_id, ts));
+            staging.keys.insert((check_id, o.time.0));
         }
-        Ok(())
+        Ok(dups)
     }
 
     fn upsert(&mut self, assets: &[AssetRecord]) -> Result<(), StoreError> {
@@ -532,6 +609,74 @@ impl Writer {
             stmt.execute(params![a.id, a.name, doc]).map_err(backend)?;
         }
         Ok(())
+    }
+
+    /// Retention of raw observations: staged rows are merged first, so that every row older
+    /// than `before` can go, wherever it was.
+    fn delete_raw(&mut self, before: i64, batch: usize) -> Result<Vec<usize>, StoreError> {
+        if self.staging.keys.iter().any(|(_, ts)| *ts < before) {
+            self.merge()?;
+        }
+        self.begin()?;
+        let result =
+            crate::housekeeping::delete_raw_before(&self.conn, before, batch).and_then(|n| {
+                self.conn
+                    .execute_batch("COMMIT")
+                    .map(|()| n)
+                    .map_err(backend)
+            });
+        match result {
+            Ok(n) => {
+                self.commits.fetch_add(1, Ordering::Relaxed);
+                // Retention moved the newest merged row of some checks back: look it up again.
+                self.staging.main_max.clear();
+                Ok(vec![n])
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// `before`: the time before which no observation is kept any more (the raw retention
+    /// cutoff). Staged observations (not yet merged, so not yet deleted by retention) and the
+    /// lag of `used` move it back further.
+    fn forget_unused(&mut self, before: i64, batch: usize) -> Result<Vec<usize>, StoreError> {
+        let staged: Option<i64> = self
+            .conn
+            .query_row("SELECT min(ts) FROM observations_recent", [], |r| r.get(0))
+            .map_err(backend)?;
+        let before = staged.map_or(before, |m| m.min(before)) - USED_LAG_MS;
+        let limit = i64::try_from(batch).unwrap_or(i64::MAX);
+        self.begin()?;
+        let result = ["texts", "value_names"]
+            .iter()
+            .try_fold(0usize, |n, table| {
+                self.conn
+                    .execute(
+                        &format!(
+                            "DELETE FROM {table} WHERE id IN \
+                             (SELECT id FROM {table} WHERE used < ?1 ORDER BY used LIMIT ?2)"
+                        ),
+                        params![before, limit],
+                    )
+                    .map(|d| n + d)
+            })
+            .and_then(|n| self.conn.execute_batch("COMMIT").map(|()| n))
+            .map_err(backend);
+        // Ids handed out before may be gone now (and reused by SQLite): forget them all.
+        self.interner.clear();
+        match result {
+            Ok(n) => {
+                self.commits.fetch_add(1, Ordering::Relaxed);
+                Ok(vec![n])
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
     }
 
     /// Merges the staged observations, then writes the WAL back into the database file.

@@ -9,7 +9,10 @@
 //! - four tiny HTTP services: MinLog2 (`/minlog2/monitor?details` lines; its "Stamdata
 //!   database" FAILs for the first 20 s of every minute), a patient API (`application/health+json`
 //!   with a warning component), a Spring actuator lab gateway, and a plain patient portal page;
-//! - a webhook receiver, so that notifications are really delivered;
+//! - a webhook receiver and a tiny SMTP receiver, so that notifications are really delivered:
+//!   the node mails go to each clinic's own people (from the emulated broker's node mapping,
+//!   [`Emulator::mapping_json`]) with the support team in Cc, one mail per clinic and state, and
+//!   the notification log shows who got each;
 //! - the normal serve path on `--listen` with a generated `vitals.toml` in a fresh data
 //!   directory under the system's temp dir (printed at start, removed at exit);
 //! - a pusher that reports `heart` results for five `clinic-*` assets every 5 s through the
@@ -90,6 +93,7 @@ struct Services {
     actuator: SocketAddr,
     portal: SocketAddr,
     receiver: SocketAddr,
+    smtp: SocketAddr,
 }
 
 async fn demo(addr: SocketAddr, data_dir: &Path) -> Result<()> {
@@ -97,8 +101,15 @@ async fn demo(addr: SocketAddr, data_dir: &Path) -> Result<()> {
         .await
         .context("cannot start the emulated broker")?;
     let services = start_services().await?;
+    let mapping = data_dir.join("aktin-mapping.json");
+    std::fs::write(&mapping, Emulator::mapping_json(NODES))
+        .with_context(|| format!("cannot write {}", mapping.display()))?;
     let config_path = data_dir.join("vitals.toml");
-    let text = config_text(addr, data_dir, &broker.url(), &services);
+    // A small integration engine: catalogue, three sources, a pipeline and a job.
+    let engine = vitals_engine::demo::start(data_dir, addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("demo engine: {e}"))?;
+    let text = config_text(addr, data_dir, &broker.url(), &services) + &engine.config;
     std::fs::write(&config_path, text)
         .with_context(|| format!("cannot write {}", config_path.display()))?;
     let cfg = vitals_config::Config::load(&config_path)
@@ -113,7 +124,7 @@ async fn demo(addr: SocketAddr, data_dir: &Path) -> Result<()> {
             let mut tick = tokio::time::interval(Duration::from_secs(20));
             loop {
                 tick.tick().await;
-                broker.advance(vitals_scheduler::now());
+                broker.advance(vitals_core::SystemClock::now());
             }
         })
     };
@@ -137,6 +148,7 @@ async fn demo(addr: SocketAddr, data_dir: &Path) -> Result<()> {
     let result = crate::serve::run_given(cfg, addr).await;
     pusher.abort();
     clock.abort();
+    drop(engine);
     result
 }
 
@@ -149,14 +161,10 @@ async fn backfill(broker: &Emulator, cfg: &vitals_config::Config) -> Result<()> 
     let Some(b) = &cfg.broker else {
         return Ok(());
     };
-    let now = vitals_scheduler::now();
+    let now = vitals_core::SystemClock::now();
     let start = now.add_millis(-HISTORY_DAYS * DAY_MS);
     broker.populate(NODES, start, false);
-    let db = cfg.server.data_dir.join("vitals.db");
-    let store: Arc<dyn vitals_store::Store> = Arc::new(
-        vitals_store_sqlite::SqliteStore::open(&db)
-            .with_context(|| format!("cannot open the store at {}", db.display()))?,
-    );
+    let store = vitals_app::open_store(cfg).await?.store;
     let settings = vitals_fleet::collector::Settings::from_config(b)
         .map_err(|e| anyhow::anyhow!("[broker]: {e}"))?;
     let collector = vitals_fleet::collector::Collector::new(settings, store.clone())
@@ -231,7 +239,87 @@ async fn start_services() -> Result<Services> {
         actuator: serve_on_loopback(actuator, "lab gateway").await?,
         portal: serve_on_loopback(portal, "portal").await?,
         receiver: serve_on_loopback(receiver, "webhook receiver").await?,
+        smtp: smtp_sink().await?,
     })
+}
+
+/// Most bytes of one SMTP line and of one message the demo's receiver reads.
+const SMTP_LINE: u64 = 4096;
+const SMTP_MESSAGE: usize = 8 * 1024 * 1024;
+
+/// A tiny SMTP receiver on loopback for the demo's mails: enough of RFC 5321 for a client that
+/// sends (EHLO, MAIL, RCPT, DATA, RSET, NOOP, QUIT); messages are read and dropped.
+async fn smtp_sink() -> Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("cannot start the demo's SMTP receiver")?;
+    let addr = listener
+        .local_addr()
+        .context("the demo's SMTP receiver has no address")?;
+    tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((sock, _)) => {
+                    tokio::spawn(async move {
+                        if let Err(e) = smtp_session(sock).await {
+                            tracing::debug!(error = %e, "demo SMTP session ended");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "demo SMTP receiver stopped");
+                    return;
+                }
+            }
+        }
+    });
+    Ok(addr)
+}
+
+async fn smtp_session(sock: tokio::net::TcpStream) -> std::io::Result<()> {
+    use tokio::io::AsyncBufReadExt;
+    let (r, mut w) = sock.into_split();
+    let mut r = tokio::io::BufReader::new(r);
+    w.write_all(b"220 demo-smtp.invalid ESMTP Vitals demo\r\n")
+        .await?;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if (&mut r).take(SMTP_LINE).read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+        let answer: &[u8] = match verb.as_str() {
+            "EHLO" => b"250-demo-smtp.invalid\r\n250-8BITMIME\r\n250 SIZE 8388608\r\n",
+            "HELO" | "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 OK\r\n",
+            "DATA" => {
+                w.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await?;
+                let mut size = 0usize;
+                loop {
+                    line.clear();
+                    if (&mut r).take(SMTP_LINE).read_line(&mut line).await? == 0 {
+                        return Ok(());
+                    }
+                    if line == ".\r\n" || line == ".\n" {
+                        break;
+                    }
+                    size += line.len();
+                    if size > SMTP_MESSAGE {
+                        w.write_all(b"552 message too large\r\n").await?;
+                        return Ok(());
+                    }
+                }
+                tracing::debug!(bytes = size, "demo SMTP receiver: mail received");
+                b"250 OK queued\r\n"
+            }
+            "QUIT" => {
+                w.write_all(b"221 bye\r\n").await?;
+                return Ok(());
+            }
+            _ => b"502 command not implemented\r\n",
+        };
+        w.write_all(answer).await?;
+    }
 }
 
 /// Whether MinLog2's database is failing `elapsed` after the demo started: for the first 20 s
@@ -385,9 +473,23 @@ stale_after = "1m"
 url = {broker}
 api_key = "{BROKER_KEY}"
 interval = "1m"
+mapping = {mapping}
 expected_dwh_version = "1.5.1"
+expected_i2b2_version = "1.5.3"
+working_dir = {workdir}
 [broker.contacts]
-"3" = ["it@clinic-3.example.org"]
+"3" = ["it-support@clinic-3.example.org"]
+
+# The clinics' mails: each node's own people in To, the support team in Cc.
+[[notifier]]
+id = "clinic-mail"
+type = "email"
+smtp_host = "127.0.0.1"
+smtp_port = {smtp_port}
+tls = "none"
+from = "AKTIN Monitoring <monitoring@aktin.example.org>"
+to = ["support@aktin.example.org"]
+to_contacts = true
 
 [[notifier]]
 id = "alert-log"
@@ -407,16 +509,54 @@ status = "crit"
 notifiers = ["alert-log", "hook"]
 reminder = "2m"
 
+# broker-monitor's mail rules, one rule per state: a mail at once, again when a collection
+# still finds the state after the reminder interval, none on recovery or acknowledgement.
 [[rule]]
-id = "aktin-nodes"
+id = "aktin-offline"
 groups = ["aktin"]
-checks = ["status", "version"]
+checks = ["status"]
 kind = "threshold"
-value = "notify"
+value = "offline"
 above = 0.5
-severity = "crit"
-notifiers = ["alert-log", "hook"]
+notifiers = ["clinic-mail", "alert-log"]
 reminder = "1h"
+reminder_at = "observed"
+send = ["firing", "reminder"]
+template = "aktin_offline"
+
+[[rule]]
+id = "aktin-no-imports"
+groups = ["aktin"]
+checks = ["status"]
+kind = "threshold"
+value = "no_imports"
+above = 0.5
+notifiers = ["clinic-mail", "alert-log"]
+reminder = "1h"
+reminder_at = "observed"
+send = ["firing", "reminder"]
+template = "aktin_no_imports"
+
+[[rule]]
+id = "aktin-outdated"
+groups = ["aktin"]
+checks = ["version"]
+kind = "threshold"
+value = "outdated"
+above = 0.5
+severity = "warn"
+notifiers = ["clinic-mail", "alert-log"]
+reminder = "1h"
+reminder_at = "observed"
+send = ["firing", "reminder"]
+template = "aktin_outdated"
+
+[[status_page]]
+slug = "clinics"
+title = "Emergency departments: data services"
+description = "For the clinics: whether the services they send data to work. Questions: the NSP service desk."
+assets = ["patient-api", "portal"]
+groups = ["clinics"]
 "#,
         listen = q(&addr.to_string()),
         data = q(&data_str),
@@ -426,6 +566,9 @@ reminder = "1h"
         actuator = q(&format!("http://{}/actuator/health", s.actuator)),
         portal = q(&format!("http://{}/", s.portal)),
         broker = q(broker),
+        mapping = q(&data.join("aktin-mapping.json").display().to_string()),
+        workdir = q(&data.join("aktin-workdir").display().to_string()),
+        smtp_port = s.smtp.port(),
         alerts = q(&alerts),
         hook = q(&format!("http://{}/hook", s.receiver)),
     );
@@ -481,6 +624,26 @@ async fn push_results(addr: SocketAddr) {
             }
             Err(e) => tracing::debug!(error = %e, "demo: server not up yet"),
         }
+    }
+    let notice = serde_json::json!({
+        "kind": "maintenance",
+        "title": "Patient portal maintenance on Saturday, 22:00–23:00",
+        "body": "The portal is updated; logins may fail for a few minutes.\n\nData from the clinics is not affected.",
+    })
+    .to_string();
+    match http(
+        addr,
+        "POST",
+        "/api/v1/status-pages/clinics/notices",
+        &notice,
+    )
+    .await
+    {
+        Ok((201, _)) => {}
+        Ok((code, text)) => {
+            tracing::warn!(code, answer = %text, "demo: posting the notice was refused")
+        }
+        Err(e) => tracing::warn!(error = %e, "demo: posting the notice failed"),
     }
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     for n in 0u64.. {
@@ -567,13 +730,20 @@ mod tests {
             actuator: a,
             portal: a,
             receiver: a,
+            smtp: a,
         };
-        let dir = std::env::temp_dir();
-        let text = config_text(a, &dir, "http://127.0.0.1:9", &s);
-        let cfg = vitals_config::Config::parse(&text, &|_| None).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("aktin-mapping.json"),
+            Emulator::mapping_json(NODES),
+        )
+        .unwrap();
+        let text = config_text(a, dir.path(), "http://127.0.0.1:9", &s);
+        let cfg = vitals_config::Config::parse(&text, &|_| None).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(cfg.checks.len(), 4);
         assert!(cfg.broker.is_some());
-        assert_eq!(cfg.notifiers.len(), 2);
-        assert_eq!(cfg.rules.len(), 2);
+        assert_eq!(cfg.notifiers.len(), 3);
+        assert_eq!(cfg.rules.len(), 4);
+        assert_eq!(cfg.status_pages.len(), 1);
     }
 }

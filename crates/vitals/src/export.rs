@@ -45,11 +45,10 @@ fn write_file(dir: &Path, node: &str, name: &str, body: &str) -> Result<()> {
 
 pub fn csv(cfg: Option<PathBuf>, dir: &Path) -> Result<String> {
     let cfg = config(cfg)?;
-    if let Some(result) = via_server(&cfg.server.listen, dir) {
+    if let Some(result) = via_server(cfg.server.listen, dir) {
         return result;
     }
-    let db = cfg.server.data_dir.join("vitals.db");
-    if !db.exists() {
+    if let Some(db) = vitals_app::store_path(&cfg)?.filter(|db| !db.exists()) {
         bail!("no database at {} (is data_dir right?)", db.display());
     }
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -57,9 +56,8 @@ pub fn csv(cfg: Option<PathBuf>, dir: &Path) -> Result<String> {
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(async {
-        let store = vitals_store_sqlite::SqliteStore::open(&db)
-            .with_context(|| format!("cannot open {}", db.display()))?;
-        let result = direct(&store, dir).await;
+        let store = vitals_app::open_store(&cfg).await?.store;
+        let result = direct(&*store, dir).await;
         store.close().await.context("closing the store")?;
         result
     })
@@ -102,9 +100,8 @@ async fn direct(store: &dyn Store, dir: &Path) -> Result<String> {
 }
 
 /// One GET to the local server: status and body. `None` if nothing listens there.
-fn get(listen: &str, path: &str) -> Option<Result<(u16, String)>> {
-    let addr: std::net::SocketAddr = listen.parse().ok()?;
-    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+fn get(listen: std::net::SocketAddr, path: &str) -> Option<Result<(u16, String)>> {
+    let mut s = std::net::TcpStream::connect_timeout(&listen, Duration::from_secs(2)).ok()?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
     let req = format!("GET {path} HTTP/1.1\r\nHost: {listen}\r\nConnection: close\r\n\r\n");
     if s.write_all(req.as_bytes()).is_err() {
@@ -138,7 +135,7 @@ fn get(listen: &str, path: &str) -> Option<Result<(u16, String)>> {
     Some(Ok((code, body.to_string())))
 }
 
-fn via_server(listen: &str, dir: &Path) -> Option<Result<String>> {
+fn via_server(listen: std::net::SocketAddr, dir: &Path) -> Option<Result<String>> {
     let first = get(listen, "/api/v1/fleet/files")?;
     Some((|| {
         let (code, body) = first?;

@@ -1,15 +1,16 @@
 //! `vitals`: the one binary. A thin shell over the library crates: it parses arguments,
 //! validates them once, and hands over to `serve`, `probe`, `config check` or `sla`.
 
-mod deliver;
 mod demo;
+mod docs_cmd;
 mod export;
+mod healthcheck;
+mod notify_cmd;
 mod ops;
 mod probe_cmd;
 mod serve;
-mod tls;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 // The write path allocates a lot of small, short-lived objects; mimalloc measurably beats
 // glibc malloc there (bench/ingest) and keeps RSS flat.
@@ -62,9 +63,12 @@ enum Command {
     },
     /// Run one probe now, print the observation and exit like a Nagios plugin
     /// (0 ok, 1 warn, 2 crit, 3 unknown).
-    Probe(probe_cmd::ProbeArgs),
+    Probe(Box<probe_cmd::ProbeArgs>),
     /// SLA report from service logs (plain or gzip'd).
     Sla(vitals_sla::SlaArgs),
+    /// Run as a site agent: probe the checks of one location and send the results to a
+    /// Vitals server (buffered on disk while it cannot be reached). See docs/agents.md.
+    Agent(Box<vitals_agent::AgentArgs>),
     /// A consistent online backup of the database (works while `vitals serve` runs).
     Backup {
         /// Where to write the copy (must not exist).
@@ -87,6 +91,46 @@ enum Command {
     Export {
         #[command(subcommand)]
         command: ExportCommand,
+    },
+    /// Work with notifiers.
+    Notify {
+        #[command(subcommand)]
+        command: NotifyCommand,
+    },
+    /// Exit 0 when a running Vitals answers /monitor with 200, else 1 (for container health
+    /// checks: no shell or curl needed).
+    Healthcheck {
+        /// Find the server at this configuration's listen address (default: ./vitals.toml if
+        /// present, else the built-in default).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Ask this URL instead, e.g. http://127.0.0.1:8080/monitor.
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Print the completion script for a shell (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the manual pages (vitals.1 and one per subcommand) into a directory.
+    Man {
+        /// Where to write them (created if missing).
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum NotifyCommand {
+    /// Send a test message, clearly marked TEST, through one [[notifier]] of the configuration
+    /// now, and print what the receiver answered (exit 0 delivered, 1 not delivered, 2 the
+    /// configuration or the notifier is wrong).
+    Test {
+        /// The notifier's id.
+        notifier: String,
+        /// Configuration file (default: ./vitals.toml if present, else the built-in default).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -126,6 +170,33 @@ fn init_logging() {
         .init();
 }
 
+/// `vitals agent`: until SIGTERM or SIGINT (checks in progress finish, results are on disk).
+fn run_agent(args: vitals_agent::AgentArgs) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(vitals_agent::run(args, async {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                },
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -153,6 +224,25 @@ fn main() -> ExitCode {
             command: ConfigCommand::Check { file },
         } => match vitals_config::Config::load(&file) {
             Ok(c) => {
+                // What the file cannot say: whether this machine lets ICMP checks open a socket.
+                let icmp: Vec<usize> = c
+                    .checks
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, x)| {
+                        matches!(x.kind.probe(), Some(vitals_core::spec::ProbeSpec::Icmp(_)))
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+                if !icmp.is_empty() {
+                    if let Err(e) = vitals_probe::icmp::availability() {
+                        for i in &icmp {
+                            eprintln!("check[{i}]: {e}");
+                        }
+                        eprintln!("{}: {} error(s)", file.display(), icmp.len());
+                        return ExitCode::FAILURE;
+                    }
+                }
                 println!(
                     "{}: OK ({} assets, {} checks)",
                     file.display(),
@@ -225,6 +315,50 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Notify {
+            command: NotifyCommand::Test { notifier, config },
+        } => {
+            let (code, msg) = notify_cmd::test(config, &notifier);
+            if code == 0 {
+                println!("{msg}");
+            } else {
+                eprintln!("{msg}");
+            }
+            ExitCode::from(code)
+        }
+        Command::Healthcheck { config, url } => {
+            let (code, msg) = healthcheck::run(config, url);
+            if code == 0 {
+                println!("{msg}");
+            } else {
+                eprintln!("{msg}");
+            }
+            ExitCode::from(code)
+        }
+        Command::Completions { shell } => {
+            docs_cmd::completions(&mut Cli::command(), shell, &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man { dir } => match docs_cmd::man_pages(Cli::command(), &dir) {
+            Ok(files) => {
+                println!("{} manual pages written to {}", files.len(), dir.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("vitals man: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Agent(args) => {
+            init_logging();
+            match run_agent(*args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("vitals agent: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Sla(args) => {
             let mut out = std::io::stdout().lock();
             match vitals_sla::run(&args, &mut out) {

@@ -3,12 +3,11 @@
 use anyhow::{bail, Context, Result};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 use vitals_config::Config;
-use vitals_store::Store;
 
-fn config(path: Option<PathBuf>) -> Result<Config> {
+/// The configuration `path`, else ./vitals.toml if present, else the built-in one.
+pub fn config(path: Option<PathBuf>) -> Result<Config> {
     match path {
         Some(p) => {
             Config::load(&p).map_err(|e| anyhow::anyhow!("{} has errors:\n{e}", p.display()))
@@ -23,7 +22,9 @@ fn config(path: Option<PathBuf>) -> Result<Config> {
 /// safe while the server runs.
 pub fn backup(cfg: Option<PathBuf>, dest: &Path) -> Result<String> {
     let cfg = config(cfg)?;
-    let db = cfg.server.data_dir.join("vitals.db");
+    let Some(db) = vitals_app::store_path(&cfg)? else {
+        bail!("the store is PostgreSQL: back it up with pg_dump or the database's own backups (docs/high-availability.md)");
+    };
     if !db.exists() {
         bail!("no database at {} (is data_dir right?)", db.display());
     }
@@ -38,8 +39,8 @@ pub fn backup(cfg: Option<PathBuf>, dest: &Path) -> Result<String> {
 }
 
 /// `POST /api/v1/jobs/cleanup` on the running server; `None` if nothing listens there.
-fn via_server(listen: &str) -> Option<Result<String>> {
-    let addr: std::net::SocketAddr = listen.parse().ok()?;
+fn via_server(listen: std::net::SocketAddr) -> Option<Result<String>> {
+    let addr = listen;
     let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
     let req = format!("POST /api/v1/jobs/cleanup HTTP/1.1\r\nHost: {listen}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
@@ -68,7 +69,7 @@ fn via_server(listen: &str) -> Option<Result<String>> {
 
 pub fn cleanup(cfg: Option<PathBuf>) -> Result<String> {
     let cfg = config(cfg)?;
-    if let Some(r) = via_server(&cfg.server.listen) {
+    if let Some(r) = via_server(cfg.server.listen) {
         return r;
     }
     // No server: run here, on the database directly.
@@ -77,14 +78,12 @@ pub fn cleanup(cfg: Option<PathBuf>) -> Result<String> {
         .build()
         .context("cannot start the runtime")?;
     rt.block_on(async {
-        let db = cfg.server.data_dir.join("vitals.db");
-        let store: Arc<dyn Store> = Arc::new(
-            vitals_store_sqlite::SqliteStore::open(&db)
-                .with_context(|| format!("opening {}", db.display()))?,
+        let store = vitals_app::open_store(&cfg).await?.store;
+        let job = vitals_scheduler::housekeeping::Cleanup::new(
+            store.clone(),
+            vitals_app::retention_of(&cfg),
         );
-        let job =
-            vitals_scheduler::housekeeping::Cleanup::new(store.clone(), cfg.retention.clone());
-        let run = job.run("cli", vitals_scheduler::now()).await;
+        let run = job.run("cli", vitals_core::SystemClock::now()).await;
         store.close().await.context("closing the store")?;
         let run = run.map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(serde_json::to_string_pretty(&run).unwrap_or_default())

@@ -239,40 +239,41 @@ fn with_tokens_any_address_is_allowed_and_secrets_never_show() {
     let config = dir.path().join("vitals.toml");
     let admin = "s3cret-admin-token-value-42";
     let hook = "hmac-key-that-must-not-leak";
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\ndata_dir = \"data\"\nlisten = \"0.0.0.0:{}\"\n\n[[token]]\nname = \"ops\"\nrole = \"admin\"\nsecret = \"${{ADMIN_TOKEN}}\"\n\n\
-             [[notifier]]\nid = \"hook\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\nsecret = \"${{HOOK_SECRET}}\"\n",
-            free_port()
-        ),
-    )
-    .unwrap();
-    let port = std::fs::read_to_string(&config)
-        .unwrap()
-        .split("0.0.0.0:")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_string();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .current_dir(dir.path())
-        .env("ADMIN_TOKEN", admin)
-        .env("HOOK_SECRET", hook)
-        .env("VITALS_LOG", "debug")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
+    // The port is free when picked but may be taken by a parallel test before the server binds
+    // it: a server that exits at once is tried again on another port.
+    let mut started = None;
+    for _ in 0..5 {
+        let port = free_port();
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\ndata_dir = \"data\"\nlisten = \"0.0.0.0:{port}\"\n\n[[token]]\nname = \"ops\"\nrole = \"admin\"\nsecret = \"${{ADMIN_TOKEN}}\"\n\n\
+                 [[notifier]]\nid = \"hook\"\ntype = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\nsecret = \"${{HOOK_SECRET}}\"\n"
+            ),
+        )
         .unwrap();
-    let addr = format!("127.0.0.1:{port}");
-    assert!(
-        wait_until(20, || http_get(&addr, "/monitor")
-            .is_some_and(|(c, _)| c == 200)),
-        "did not start"
-    );
+        let mut child = Command::new(BIN)
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .current_dir(dir.path())
+            .env("ADMIN_TOKEN", admin)
+            .env("HOOK_SECRET", hook)
+            .env("VITALS_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let addr = format!("127.0.0.1:{port}");
+        let up = wait_until(60, || {
+            child.try_wait().unwrap().is_some()
+                || http_get(&addr, "/monitor").is_some_and(|(c, _)| c == 200)
+        });
+        if up && child.try_wait().unwrap().is_none() {
+            started = Some((child, addr));
+            break;
+        }
+        let _ = child.kill();
+    }
+    let (mut child, addr) = started.expect("did not start (five ports tried)");
     // Without a token: 401. With it: the API, and a change that is audited under its name.
     assert_eq!(http_get(&addr, "/api/v1/assets").map(|(c, _)| c), Some(401));
     let authed = |path: &str, method: &str, body: &str| -> (u16, String) {
@@ -280,7 +281,7 @@ fn with_tokens_any_address_is_allowed_and_secrets_never_show() {
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         write!(
             s,
-            "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {admin}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )
         .unwrap();

@@ -38,6 +38,39 @@ fn failing_stamdata(addr: &str) -> bool {
     })
 }
 
+/// The clinic mails so far: per mail, its recipients.
+fn clinic_mails(addr: &str) -> Vec<Vec<String>> {
+    let Some(log) = json(addr, "/api/v1/notifications?limit=1000") else {
+        return Vec::new();
+    };
+    log["notifications"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|n| n["notifier"] == "clinic-mail" && n["state"] == "sent")
+        .map(|n| {
+            n["recipients"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r.as_str().map(str::to_string))
+                .collect()
+        })
+        .collect()
+}
+
+/// The clinic domains among a mail's recipients.
+fn clinics_of(recipients: &[String]) -> Vec<String> {
+    let mut d: Vec<String> = recipients
+        .iter()
+        .filter_map(|r| r.split_once('@').map(|(_, d)| d.to_string()))
+        .filter(|d| d.starts_with("clinic-"))
+        .collect();
+    d.sort();
+    d.dedup();
+    d
+}
+
 fn count(v: Option<serde_json::Value>, key: &str) -> usize {
     v.and_then(|v| v[key].as_array().map(Vec::len)).unwrap_or(0)
 }
@@ -63,6 +96,7 @@ fn demo_shows_a_living_estate_and_stops_cleanly() {
     let mut stamdata = false;
     let mut firing = 0;
     let mut silences = 0;
+    let mut mails: Vec<Vec<String>> = Vec::new();
     let seen = wait_until(30, || {
         if nodes < 12 {
             nodes = json(&addr, "/api/v1/fleet/nodes")
@@ -72,13 +106,40 @@ fn demo_shows_a_living_estate_and_stops_cleanly() {
         stamdata = stamdata || failing_stamdata(&addr);
         firing = firing.max(count(json(&addr, "/api/v1/alerts?state=firing"), "alerts"));
         silences = silences.max(count(json(&addr, "/api/v1/silences"), "silences"));
-        nodes >= 12 && stamdata && firing >= 1 && silences >= 1
+        if mails.len() < 3 {
+            mails = clinic_mails(&addr);
+        }
+        nodes >= 12 && stamdata && firing >= 1 && silences >= 1 && mails.len() >= 3
     });
     assert!(
         seen,
         "within 30 s: nodes {nodes} (want ≥ 12), failing Stamdata database {stamdata}, \
-         firing alerts {firing}, silences {silences}\n{}",
+         firing alerts {firing}, silences {silences}, clinic mails {mails:?}\n{}",
         read_log()
+    );
+    // Nodes 7 (no imports), 8 (offline) and 9 (outdated): one mail each, to that clinic's own
+    // people only, the support team in each.
+    let mut clinics: Vec<String> = Vec::new();
+    for m in &mails {
+        let c = clinics_of(m);
+        assert_eq!(c.len(), 1, "one clinic per mail: {m:?}");
+        assert!(m.iter().any(|r| r == "support@aktin.example.org"), "{m:?}");
+        assert!(
+            !m.iter()
+                .any(|r| r.starts_with("pflege@") || r.starts_with("former-it@")),
+            "not main, or opted out: {m:?}"
+        );
+        clinics.extend(c);
+    }
+    clinics.sort();
+    assert_eq!(
+        clinics,
+        [
+            "clinic-7.example.org",
+            "clinic-8.example.org",
+            "clinic-9.example.org"
+        ],
+        "{mails:?}"
     );
 
     let _ = Command::new("kill")

@@ -5,16 +5,7 @@ mod common;
 
 use common::*;
 use std::net::TcpListener;
-use std::time::{Duration, Instant};
-
-fn kill9(s: &mut Server) {
-    s.signal("KILL");
-    let end = Instant::now() + Duration::from_secs(10);
-    while s.child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < end, "vitals did not die");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use std::time::Duration;
 
 #[test]
 fn acknowledged_results_survive_kill_9() {
@@ -26,38 +17,7 @@ fn acknowledged_results_survive_kill_9() {
     )
     .unwrap();
     let mut s = Server::start(dir.path(), &config);
-    let addr = s.addr.clone();
-    // A writer posting batches as fast as it can; it records what was answered 200.
-    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<i64>::new()));
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (a2, s2) = (acked.clone(), stop.clone());
-    let writer = std::thread::spawn(move || {
-        let base = 1_700_000_000_000i64;
-        for batch in 0..100_000i64 {
-            if s2.load(std::sync::atomic::Ordering::Relaxed) {
-                break;
-            }
-            let times: Vec<i64> = (0..50).map(|i| base + batch * 50 + i).collect();
-            let results: Vec<serde_json::Value> = times
-                .iter()
-                .map(|t| serde_json::json!({"asset": "node-1", "check": "import", "status": "ok", "time": t, "id": format!("r-{t}")}))
-                .collect();
-            let body = serde_json::json!({ "results": results }).to_string();
-            match http_post(&addr, "/api/v1/results", "application/json", &body) {
-                Some((200, _)) => a2.lock().unwrap().extend(times),
-                _ => break, // the server is gone
-            }
-        }
-    });
-    // Let a good number of batches through, then pull the plug mid-stream.
-    assert!(
-        wait_until(30, || acked.lock().unwrap().len() >= 2_000),
-        "writer made no progress"
-    );
-    kill9(&mut s);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    writer.join().unwrap();
-    let acked = acked.lock().unwrap().clone();
+    let acked = kill9_while_writing(&mut s);
 
     let s = Server::start(dir.path(), &config);
     let obs = s.json("/api/v1/assets/node-1/observations?check=import&limit=10000");
@@ -131,7 +91,7 @@ notifiers = ["hook"]
                 && n[0]["state"] == "pending"
         })
     }));
-    kill9(&mut s);
+    s.kill9();
 
     let received = receiver(TcpListener::bind(("127.0.0.1", port)).unwrap());
     let s = Server::start(dir.path(), &config);

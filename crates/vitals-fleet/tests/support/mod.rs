@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+use vitals_config::broker::Contact;
 use vitals_core::{Observation, Timestamp};
 use vitals_fleet::collector::{Collector, Cycle, Settings};
 use vitals_fleet::emulator::Emulator;
@@ -27,6 +28,7 @@ pub struct Options {
     pub expected: Option<&'static str>,
     pub timeout: Duration,
     pub contacts: BTreeMap<String, Vec<String>>,
+    pub i2b2: Option<&'static str>,
 }
 
 impl Default for Options {
@@ -36,6 +38,7 @@ impl Default for Options {
             expected: None,
             timeout: Duration::from_secs(10),
             contacts: BTreeMap::new(),
+            i2b2: None,
         }
     }
 }
@@ -55,8 +58,14 @@ pub async fn fixture(opts: Options) -> Fixture {
         timeout: opts.timeout,
         concurrency: 4,
         expected_dwh: opts.expected.map(|v| Version::parse(v).unwrap()),
+        expected_dwh_text: opts.expected.map(str::to_string),
+        expected_i2b2: opts.i2b2.map(str::to_string),
         mapping,
-        contacts: opts.contacts,
+        contacts: opts
+            .contacts
+            .iter()
+            .map(|(k, v)| (k.clone(), v.iter().map(|a| Contact::address(a)).collect()))
+            .collect(),
     };
     let collector = Collector::new(settings, store.clone()).unwrap();
     Fixture {

@@ -33,6 +33,8 @@ pub fn alert(id: i64) -> AlertView {
         resolved: None,
         url: Some(format!("https://vitals.example/alerts/{id}")),
         contacts: vec![],
+        template: None,
+        details: Default::default(),
     }
 }
 

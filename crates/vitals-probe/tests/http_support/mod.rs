@@ -338,6 +338,14 @@ impl Ca {
         server_config(cert.der().clone(), key)
     }
 
+    /// A server certificate for `names` (valid 30 days) and its key, both PEM, for servers
+    /// that read files (PostgreSQL).
+    pub fn server_pem(&self, names: &[&str]) -> (String, String) {
+        let (params, key) = leaf_params(names, -1, 30);
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
     /// Writes the CA certificate to a PEM file.
     pub fn write_pem(&self) -> tempfile::NamedTempFile {
         let mut f = tempfile::NamedTempFile::new().unwrap();

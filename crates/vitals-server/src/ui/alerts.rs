@@ -19,8 +19,34 @@ const OPEN_ALERTS: usize = 2000;
 const NOTIFICATIONS: usize = 200;
 const MAX_NOTIFICATIONS: usize = 10_000;
 
-/// A table of alerts; admins get an acknowledge form on firing ones.
-pub fn alerts_table(ctx: &Ctx, table_id: &str, alerts: &[Alert]) -> String {
+/// Display names of the assets of these alerts (their own and, for population alerts, the
+/// failing ones), from the live state; an asset it does not know keeps its id.
+pub fn asset_names(app: &AppState, alerts: &[Alert]) -> HashMap<String, String> {
+    let state = app.state().read();
+    let mut names = HashMap::new();
+    for id in alerts
+        .iter()
+        .flat_map(|a| a.asset.iter().chain(a.assets.iter()))
+    {
+        if !names.contains_key(id) {
+            let name = state
+                .get(id)
+                .map_or_else(|| id.clone(), |s| s.display_name().to_string());
+            names.insert(id.clone(), name);
+        }
+    }
+    names
+}
+
+/// A table of alerts, naming assets by `names` (ids as links); admins get an acknowledge form
+/// on firing ones.
+pub fn alerts_table(
+    ctx: &Ctx,
+    table_id: &str,
+    alerts: &[Alert],
+    names: &HashMap<String, String>,
+) -> String {
+    let name = |id: &String| names.get(id).unwrap_or(id).clone();
     if alerts.is_empty() {
         return format!("<p id=\"{table_id}\" class=\"empty\">None.</p>");
     }
@@ -42,8 +68,19 @@ pub fn alerts_table(ctx: &Ctx, table_id: &str, alerts: &[Alert]) -> String {
             id = a.id
         );
         match &a.asset {
-            Some(x) => w!(b, "<a href=\"/assets/{}\">{}</a>", U(x), E(x)),
-            None => w!(b, "{}", E(&a.assets.join(", "))),
+            Some(x) => w!(
+                b,
+                "<a href=\"/assets/{}\" title=\"{}\">{}</a>",
+                U(x),
+                E(x),
+                E(&name(x))
+            ),
+            None => {
+                for (i, x) in a.assets.iter().enumerate() {
+                    let sep = if i > 0 { ", " } else { "" };
+                    w!(b, "{sep}<a href=\"/assets/{}\">{}</a>", U(x), E(&name(x)));
+                }
+            }
         }
         w!(
             b,
@@ -111,7 +148,7 @@ pub fn notifications_table(ctx: &Ctx, table_id: &str, items: &[OutboxItem]) -> S
             b,
             "<tr data-notification=\"{}\" data-state=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>",
             E(&it.id),
-            E(&it.state),
+            E(it.state.as_str()),
             ctx.time(n.created),
             n.kind.as_str(),
             E(&it.notifier)
@@ -120,19 +157,24 @@ pub fn notifications_table(ctx: &Ctx, table_id: &str, items: &[OutboxItem]) -> S
             let sep = if i > 0 { "<br>" } else { "" };
             w!(b, "{sep}#{} {}", a.alert_id, E(&a.title));
             if let Some(x) = &a.asset {
-                w!(b, " (<a href=\"/assets/{}\">{}</a>)", U(x), E(x));
+                w!(
+                    b,
+                    " (<a href=\"/assets/{}\">{}</a>)",
+                    U(x),
+                    E(a.asset_name.as_deref().unwrap_or(x))
+                );
             }
         }
         w!(
             b,
             "</td><td>{}</td><td>{}</td><td>{}</td><td>",
-            E(&it.state),
+            E(it.state.as_str()),
             it.attempts,
             E(&it.recipients.join(", "))
         );
         if let Some(s) = it.sent {
             w!(b, "sent {}", ctx.time(s));
-        } else if it.state == "pending" {
+        } else if it.state == vitals_store::OutboxState::Pending {
             w!(b, "next attempt {}", ctx.time(it.next_attempt));
         }
         if let Some(e) = &it.last_error {
@@ -157,7 +199,7 @@ pub async fn page(State(app): State<AppState>, who: MaybeCaller, headers: Header
 }
 
 async fn render(app: &AppState, ctx: &Ctx) -> Result<String, AppError> {
-    let now = vitals_scheduler::now();
+    let now = app.now();
     let open = app
         .store()
         .alerts(&AlertQuery {
@@ -200,10 +242,17 @@ async fn render(app: &AppState, ctx: &Ctx) -> Result<String, AppError> {
         );
     }
     b.push_str("<li><a href=\"#silences\">Silences</a></li></ul></nav>");
+    let all: Vec<Alert> = sections.values().flatten().cloned().collect();
+    let asset_names = asset_names(app, &all);
     for (k, n) in names {
         w!(b, "<h2 id=\"{k}\">{n}</h2>");
         let list = sections.get(k).map_or(&[][..], Vec::as_slice);
-        b.push_str(&alerts_table(ctx, &format!("alerts-{k}"), list));
+        b.push_str(&alerts_table(
+            ctx,
+            &format!("alerts-{k}"),
+            list,
+            &asset_names,
+        ));
     }
 
     let silences = app
@@ -310,7 +359,8 @@ pub async fn one(
         Ok(x) => x,
         Err(e) => return error_page(&ctx, &AppError::unavailable(e)),
     };
-    let mut b = alerts_table(&ctx, "alert", std::slice::from_ref(&alert));
+    let one = std::slice::from_ref(&alert);
+    let mut b = alerts_table(&ctx, "alert", one, &asset_names(&app, one));
     b.push_str(
         "<h2 id=\"transitions\">Transitions</h2><table id=\"alert-transitions\"><thead><tr>\
 <th scope=\"col\">Time</th><th scope=\"col\">From</th><th scope=\"col\">To</th>\
@@ -332,7 +382,7 @@ pub async fn one(
 }
 
 /// Checks the form's CSRF token; `Some` is the refusal to answer with.
-fn refused(ctx: &Ctx, f: &HashMap<String, String>) -> Option<Response> {
+pub(crate) fn refused(ctx: &Ctx, f: &HashMap<String, String>) -> Option<Response> {
     if ctx.csrf_ok(f.get("csrf")) {
         return None;
     }

@@ -3,8 +3,13 @@
 //! alerts and notifications.
 //!
 //! Ranges up to 24 h chart the raw observations; longer ones the hourly rollups (mean and
-//! p95 latency, a bucket is red when any observation in it failed).
+//! p95 latency, a bucket is red when any observation in it failed). Every other numeric value
+//! of a check (RF-ID tags per day, an SLA p95, a queue depth, a certificate's days left) gets a
+//! chart of its own over the same range: raw points up to 24 h, hourly means beyond (from the
+//! raw observations, which `[retention] raw` keeps). Uptime over 24 h / 7 d / 30 d and the last
+//! 50 results come from the live state's in-memory history.
 
+use super::bars;
 use super::charts::{self, Series};
 use super::{badge, caller, error_page, layout, query, w, Ctx, MaybeCaller, E, U};
 use crate::{AppError, AppState};
@@ -59,6 +64,79 @@ const RANGES: &[(&str, &str, i64)] = &[
 ];
 /// Raw observations charted per check at most.
 const MAX_POINTS: usize = 5000;
+/// Raw observations read per check for the value charts of ranges longer than 24 h.
+const RAW_FOR_VALUES: usize = 50_000;
+/// Values charted per check at most (a plugin may report many).
+const MAX_VALUE_CHARTS: usize = 12;
+/// Values already in the latency chart.
+const LATENCY_VALUES: &[&str] = &["total_ms", "connect_ms", "ttfb_ms"];
+
+/// One chart per numeric value of `rows` (oldest first), except the latency chart's; with
+/// `hourly`, each value's hourly mean.
+fn value_charts(
+    mut b: &mut String,
+    check: &str,
+    rows: &[Observation],
+    from: i64,
+    to: i64,
+    hourly: bool,
+) {
+    let mut by_name: std::collections::BTreeMap<&str, Vec<(i64, f64)>> = Default::default();
+    for o in rows {
+        for v in &o.values {
+            if LATENCY_VALUES.contains(&v.name.as_str()) || !v.value.is_finite() {
+                continue;
+            }
+            if by_name.len() >= MAX_VALUE_CHARTS && !by_name.contains_key(v.name.as_str()) {
+                continue;
+            }
+            by_name
+                .entry(v.name.as_str())
+                .or_default()
+                .push((o.time.0, v.value));
+        }
+    }
+    if by_name.is_empty() {
+        return;
+    }
+    w!(
+        b,
+        "<h4 class=\"values\">Values{}</h4>",
+        if hourly { " (hourly means)" } else { "" }
+    );
+    for (name, mut points) in by_name {
+        if hourly {
+            let mut hours: std::collections::BTreeMap<i64, (f64, u32)> = Default::default();
+            for (t, v) in &points {
+                let e = hours.entry(t.div_euclid(HOUR_MS) * HOUR_MS).or_default();
+                e.0 += v;
+                e.1 += 1;
+            }
+            points = hours
+                .into_iter()
+                .map(|(h, (sum, n))| (h, sum / f64::from(n)))
+                .collect();
+        }
+        let unit = name
+            .rsplit_once('_')
+            .map(|(_, u)| u)
+            .filter(|u| matches!(*u, "ms" | "s" | "bytes" | "days" | "percent" | "pct"))
+            .unwrap_or("");
+        w!(b, "<div class=\"value-chart\" data-value=\"{}\">", E(name));
+        b.push_str(&charts::lines_in(
+            from,
+            to,
+            &[Series {
+                name,
+                class: "val",
+                points,
+            }],
+            &format!("{check}: {name}"),
+            unit,
+        ));
+        b.push_str("</div>");
+    }
+}
 const RECENT: usize = 25;
 const ALERTS: usize = 50;
 
@@ -179,7 +257,7 @@ async fn render(
         .state()
         .asset(id)
         .ok_or_else(|| AppError::not_found(format!("unknown asset {id:?}")))?;
-    let now = vitals_scheduler::now();
+    let now = app.now();
     let (key, from, to) = range(q, now, ctx.tz)?;
     let mut b = String::with_capacity(32 * 1024);
 
@@ -220,17 +298,41 @@ async fn render(
         }
     }
     b.push_str("</p>");
+    let mut total = vitals_scheduler::history::Uptime::default();
+    for c in a.checks.values() {
+        total.add(&c.history.uptime(now));
+    }
+    w!(
+        b,
+        "<p id=\"asset-uptime\">Uptime (share of OK observations, all checks): 24 h <strong>{}</strong> · 7 d <strong>{}</strong> · 30 d <strong>{}</strong></p>",
+        bars::percent(total.h24),
+        bars::percent(total.d7),
+        bars::percent(total.d30)
+    );
 
     // Checks now.
     b.push_str(
         "<h2 id=\"checks-now\">Checks</h2><table id=\"checks\"><thead><tr><th scope=\"col\">Check</th>\
-<th scope=\"col\">Type</th><th scope=\"col\">Status</th><th scope=\"col\">Last run</th>\
-<th scope=\"col\">Duration</th><th scope=\"col\">Reason and components</th></tr></thead><tbody>",
+<th scope=\"col\">Type</th><th scope=\"col\">Status</th><th scope=\"col\">Last 50 results</th>\
+<th scope=\"col\" class=\"num\">24 h</th><th scope=\"col\" class=\"num\">7 d</th><th scope=\"col\" class=\"num\">30 d</th>\
+<th scope=\"col\">Last run</th><th scope=\"col\">Duration</th><th scope=\"col\">Reason and components</th></tr></thead><tbody>",
     );
     for (name, c) in &a.checks {
+        let recent: Vec<_> = c.history.recent().collect();
+        let extra = format!(
+            "<td>{}</td>{}",
+            bars::bar(&recent, Some(ctx)),
+            bars::uptime_cells(&c.history.uptime(now))
+        );
+        // A site agent's view of a check (`api@site-a`) sits right under the check's verdict.
+        let from = name
+            .split_once('@')
+            .filter(|(check, _)| a.checks.contains_key(*check))
+            .map(|(_, l)| format!(" <span class=\"hint location\">from {}</span>", E(l)))
+            .unwrap_or_default();
         w!(
             b,
-            "<tr data-check=\"{}\"><th scope=\"row\"><a href=\"#check-{}\">{}</a></th><td>{}</td>",
+            "<tr data-check=\"{}\"><th scope=\"row\"><a href=\"#check-{}\">{}</a>{from}</th><td>{}</td>",
             E(name),
             U(name),
             E(name),
@@ -239,7 +341,7 @@ async fn render(
         match &c.latest {
             Some(o) => w!(
                 b,
-                "<td>{}</td><td>{}</td><td>{:.1} ms</td><td>{}{}</td></tr>",
+                "<td>{}</td>{extra}<td>{}</td><td>{:.1} ms</td><td>{}{}</td></tr>",
                 badge(Some(o.status)),
                 ctx.time(o.time),
                 o.duration_us as f64 / 1000.0,
@@ -248,12 +350,13 @@ async fn render(
             ),
             None => w!(
                 b,
-                "<td>{}</td><td>—</td><td>—</td><td>not run yet</td></tr>",
+                "<td>{}</td>{extra}<td>—</td><td>—</td><td>not run yet</td></tr>",
                 badge(None)
             ),
         }
     }
     b.push_str("</tbody></table>");
+    b.push_str(&super::engine::schedules_section(app, ctx, id).await);
 
     // Range selector: links (stable, shareable) and a custom form.
     b.push_str(
@@ -362,6 +465,25 @@ async fn render(
                 ],
                 &format!("{name}: hourly latency"),
             ));
+            let mut raw = store
+                .observations(&ObservationQuery {
+                    asset: id.to_string(),
+                    check: Some(name.clone()),
+                    from: Some(from),
+                    to: Some(to),
+                    limit: RAW_FOR_VALUES,
+                })
+                .await
+                .map_err(AppError::unavailable)?;
+            let capped = raw.len() == RAW_FOR_VALUES;
+            raw.reverse();
+            value_charts(&mut b, name, &raw, from.0, to.0, true);
+            if capped {
+                w!(
+                    b,
+                    "<p class=\"hint\">Values: only the newest {RAW_FOR_VALUES} observations of this range are charted.</p>"
+                );
+            }
         } else {
             let mut rows = store
                 .observations(&ObservationQuery {
@@ -425,6 +547,7 @@ async fn render(
                 ],
                 &format!("{name}: latency"),
             ));
+            value_charts(&mut b, name, &rows, from.0, to.0, false);
         }
         b.push_str("</section>");
     }
@@ -469,7 +592,13 @@ async fn render(
         .await
         .map_err(AppError::unavailable)?;
     b.push_str("<h2 id=\"alerts\">Alerts</h2>");
-    b.push_str(&super::alerts::alerts_table(ctx, "asset-alerts", &alerts));
+    let names = super::alerts::asset_names(app, &alerts);
+    b.push_str(&super::alerts::alerts_table(
+        ctx,
+        "asset-alerts",
+        &alerts,
+        &names,
+    ));
     let ids: Vec<i64> = alerts.iter().map(|a| a.id).collect();
     let notes = store
         .notifications(None, 1000)

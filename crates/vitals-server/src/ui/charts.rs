@@ -56,12 +56,26 @@ pub struct Series<'a> {
 
 /// Latency lines over `[from, to]` with a 0…max scale and a legend.
 pub fn lines(from: i64, to: i64, series: &[Series], label: &str) -> String {
-    let max = series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.1))
-        .fold(0.0_f64, f64::max);
+    lines_in(from, to, series, label, "ms")
+}
+
+/// Lines of any values over `[from, to]`: a scale from 0 (or the smallest value, when it is
+/// negative) to the largest, in `unit` (empty for plain numbers), and a legend.
+pub fn lines_in(from: i64, to: i64, series: &[Series], label: &str, unit: &str) -> String {
+    let sp = if unit.is_empty() { "" } else { " " };
+    let finite = || {
+        series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.1))
+            .filter(|v| v.is_finite())
+    };
+    let max = finite().fold(0.0_f64, f64::max);
+    let min = finite().fold(0.0_f64, f64::min);
     let top = if max > 0.0 { max * 1.1 } else { 1.0 };
-    let y_of = |v: f64| (LINE_H - 14.0) - (v / top).clamp(0.0, 1.0) * (LINE_H - 24.0);
+    let bottom = if min < 0.0 { min * 1.1 } else { 0.0 };
+    let y_of = |v: f64| {
+        (LINE_H - 14.0) - ((v - bottom) / (top - bottom)).clamp(0.0, 1.0) * (LINE_H - 24.0)
+    };
     let mut s =
         String::with_capacity(256 + series.iter().map(|x| x.points.len() * 16).sum::<usize>());
     w!(
@@ -75,17 +89,26 @@ pub fn lines(from: i64, to: i64, series: &[Series], label: &str) -> String {
         s,
         "<line class=\"axis\" x1=\"{PAD}\" y1=\"{y_zero:.1}\" x2=\"{W}\" y2=\"{y_zero:.1}\"/>\
 <line class=\"grid\" x1=\"{PAD}\" y1=\"{y_max:.1}\" x2=\"{W}\" y2=\"{y_max:.1}\"/>\
-<text class=\"tick\" x=\"2\" y=\"{:.1}\">{:.0} ms</text><text class=\"tick\" x=\"2\" y=\"{:.1}\">0</text>",
+<text class=\"tick\" x=\"2\" y=\"{:.1}\">{}{sp}{unit}</text><text class=\"tick\" x=\"2\" y=\"{:.1}\">0</text>",
         y_max + 4.0,
-        top / 1.1,
+        short(top / 1.1),
         y_zero + 4.0
     );
+    if bottom < 0.0 {
+        let y_min = y_of(bottom / 1.1);
+        w!(
+            s,
+            "<text class=\"tick\" x=\"2\" y=\"{:.1}\">{}{sp}{unit}</text>",
+            y_min + 4.0,
+            short(bottom / 1.1)
+        );
+    }
     for se in series {
         if se.points.is_empty() {
             continue;
         }
         w!(s, "<polyline class=\"{}\" points=\"", se.class);
-        for (t, v) in &se.points {
+        for (t, v) in se.points.iter().filter(|p| p.1.is_finite()) {
             w!(s, "{:.1},{:.1} ", x_of(*t, from, to, PAD), y_of(*v));
         }
         s.push_str("\"/>");
@@ -95,22 +118,91 @@ pub fn lines(from: i64, to: i64, series: &[Series], label: &str) -> String {
         if se.points.is_empty() {
             continue;
         }
-        let n = se.points.len() as f64;
-        let mean = se.points.iter().map(|p| p.1).sum::<f64>() / n;
-        let peak = se.points.iter().map(|p| p.1).fold(0.0_f64, f64::max);
-        w!(
-            s,
-            "<li><span class=\"key {}\" aria-hidden=\"true\"></span>{}: mean {mean:.1} ms, max {peak:.1} ms</li>",
-            se.class,
-            E(se.name)
-        );
+        let vals: Vec<f64> = se
+            .points
+            .iter()
+            .map(|p| p.1)
+            .filter(|v| v.is_finite())
+            .collect();
+        let n = vals.len().max(1) as f64;
+        let mean = vals.iter().sum::<f64>() / n;
+        let peak = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let low = vals.iter().copied().fold(f64::INFINITY, f64::min);
+        if unit == "ms" {
+            w!(
+                s,
+                "<li><span class=\"key {}\" aria-hidden=\"true\"></span>{}: mean {mean:.1} ms, max {peak:.1} ms</li>",
+                se.class,
+                E(se.name)
+            );
+        } else {
+            w!(
+                s,
+                "<li><span class=\"key {}\" aria-hidden=\"true\"></span>{}: last {}{sp}{unit}, min {}, mean {}, max {}</li>",
+                se.class,
+                E(se.name),
+                short(vals.last().copied().unwrap_or(0.0)),
+                short(low),
+                short(mean),
+                short(peak)
+            );
+        }
     }
     s.push_str("</ul>");
     s
 }
 
+/// A number for a scale or legend: whole numbers without decimals, others with up to three
+/// significant decimals.
+fn short(v: f64) -> String {
+    if !v.is_finite() {
+        return "—".to_string();
+    }
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        return format!("{v:.0}");
+    }
+    let s = if v.abs() >= 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.3}")
+    };
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn values_get_their_own_scale_and_unit() {
+        let svg = lines_in(
+            0,
+            10,
+            &[Series {
+                name: "queue_depth",
+                class: "val",
+                points: vec![(0, 3.0), (5, 12.0), (10, 7.0)],
+            }],
+            "queue",
+            "",
+        );
+        assert!(svg.contains(">12</text>"), "{svg}");
+        assert!(
+            svg.contains("queue_depth: last 7, min 3, mean 7.333, max 12"),
+            "{svg}"
+        );
+        let neg = lines_in(
+            0,
+            10,
+            &[Series {
+                name: "drift",
+                class: "val",
+                points: vec![(0, -2.5), (10, 1.0)],
+            }],
+            "drift",
+            "s",
+        );
+        assert!(neg.contains(">-2.5 s</text>"), "{neg}");
+    }
+
     use super::*;
 
     #[test]

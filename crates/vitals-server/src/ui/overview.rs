@@ -2,8 +2,11 @@
 //!
 //! The filters live in the query (`q`, `group`, `label=key=value`, `status`, `page`) so a link
 //! is the view. Rows are paged by [`PAGE_ROWS`] so that 10,000 assets stay a small page; the
-//! counts always cover every asset.
+//! counts always cover every asset. Each row shows the asset's uptime over 24 h, 7 d and 30 d
+//! and a bar of its last 50 results (all its checks together), from the in-memory history of
+//! the live state: no database read per row.
 
+use super::bars;
 use super::{caller, layout, query, w, Ctx, MaybeCaller, E, U};
 use crate::AppState;
 use axum::extract::{Query, State};
@@ -11,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use std::collections::{BTreeSet, HashMap};
 use vitals_core::Status;
+use vitals_scheduler::history::{merge_recent, Uptime, RECENT};
 
 /// Rows per page of the overview.
 pub const PAGE_ROWS: usize = 1000;
@@ -144,9 +148,13 @@ placeholder=\"key=value\" value=\"{}\"> <label for=\"filter-status\">Status</lab
     );
     b.push_str(
         "<table id=\"assets\"><caption class=\"sr\">Assets, worst first</caption><thead><tr>\
-<th scope=\"col\">Asset</th><th scope=\"col\">Status</th><th scope=\"col\">Groups</th>\
-<th scope=\"col\">Checks</th><th scope=\"col\">Reason</th></tr></thead><tbody>",
+<th scope=\"col\">Asset</th><th scope=\"col\">Status</th><th scope=\"col\">Last 50 results</th>\
+<th scope=\"col\" class=\"num\" title=\"Share of OK observations: this hour and the 24 before\">24 h</th>\
+<th scope=\"col\" class=\"num\" title=\"Today (UTC) and the 7 days before\">7 d</th>\
+<th scope=\"col\" class=\"num\" title=\"Today (UTC) and the 30 days before\">30 d</th>\
+<th scope=\"col\">Groups</th><th scope=\"col\">Checks</th><th scope=\"col\">Reason</th></tr></thead><tbody>",
     );
+    let now = app.now();
     for (_, a) in rows.get(start..end).unwrap_or(&[]) {
         let s = a.status();
         // The worst check's reason says why, at a glance.
@@ -167,6 +175,23 @@ placeholder=\"key=value\" value=\"{}\"> <label for=\"filter-status\">Status</lab
             U(&a.record.id),
             E(if a.record.name.is_empty() { &a.record.id } else { &a.record.name }),
         );
+        let mut uptime = Uptime::default();
+        for c in a.checks.values() {
+            uptime.add(&c.history.uptime(now));
+        }
+        // One check (the common case) needs no merge.
+        let recent = if a.checks.len() == 1 {
+            a.checks
+                .values()
+                .flat_map(|c| c.history.recent())
+                .collect::<Vec<_>>()
+        } else {
+            merge_recent(a.checks.values().map(|c| &c.history), RECENT)
+        };
+        bars::push_bar(&mut b, &recent, None);
+        b.push_str("</td>");
+        bars::push_uptime_cells(&mut b, &uptime, false);
+        b.push_str("<td>");
         for (i, g) in a.record.groups.iter().enumerate() {
             w!(b, "{}{}", if i > 0 { ", " } else { "" }, E(g));
         }

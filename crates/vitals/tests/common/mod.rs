@@ -14,6 +14,7 @@ pub fn vitals(args: &[&str]) -> (i32, String, String) {
         .args(args)
         .env("FHIR_TOKEN", "t")
         .env("PGPASSWORD", "p")
+        .env("MINLOG2_DB_PASSWORD", "p")
         .env("SMTP_PASSWORD", "p")
         .env(
             "SLACK_WEBHOOK_URL",
@@ -22,8 +23,13 @@ pub fn vitals(args: &[&str]) -> (i32, String, String) {
         .env("TEAMS_WEBHOOK_URL", "https://teams.example/workflows/x")
         .env("WEBHOOK_SECRET", "s")
         .env("BROKER_API_KEY", "k")
+        .env("CONFLUENCE_TOKEN", "c")
         .env("VITALS_ADMIN_TOKEN", "admin-token-for-the-example-0001")
         .env("CLINIC17_TOKEN", "clinic-token-for-the-example-0001")
+        .env(
+            "CLINIC17_AGENT_TOKEN",
+            "clinic-agent-token-for-the-example-01",
+        )
         .output()
         .expect("run vitals");
     (
@@ -155,7 +161,7 @@ impl Server {
             .unwrap();
         let s = Server { child, addr };
         assert!(
-            wait_until(20, || http_get(&s.addr, "/monitor")
+            wait_until(60, || http_get(&s.addr, "/monitor")
                 .is_some_and(|(c, _)| c == 200)),
             "server did not come up"
         );
@@ -169,6 +175,16 @@ impl Server {
             .unwrap()
             .success();
         assert!(ok);
+    }
+
+    /// `kill -9`, and wait until the process is gone.
+    pub fn kill9(&mut self) {
+        self.signal("KILL");
+        let end = Instant::now() + Duration::from_secs(10);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < end, "vitals did not die");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn json(&self, path: &str) -> serde_json::Value {
@@ -264,4 +280,43 @@ pub fn receiver(listener: TcpListener) -> std::sync::Arc<std::sync::Mutex<Vec<St
         }
     });
     got
+}
+
+/// A writer posts batches of 50 results (`node-1`/`import`, ids `r-{time}`) as fast as it can;
+/// once 2,000 are answered 200, the server gets `kill -9` mid-stream. Returns the times of every
+/// result that was answered 200 — what the server acknowledged and must still have.
+pub fn kill9_while_writing(s: &mut Server) -> Vec<i64> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let addr = s.addr.clone();
+    let acked = Arc::new(Mutex::new(Vec::<i64>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (a2, s2) = (acked.clone(), stop.clone());
+    let writer = std::thread::spawn(move || {
+        let base = 1_700_000_000_000i64;
+        for batch in 0..100_000i64 {
+            if s2.load(Ordering::Relaxed) {
+                break;
+            }
+            let times: Vec<i64> = (0..50).map(|i| base + batch * 50 + i).collect();
+            let results: Vec<serde_json::Value> = times
+                .iter()
+                .map(|t| serde_json::json!({"asset": "node-1", "check": "import", "status": "ok", "time": t, "id": format!("r-{t}")}))
+                .collect();
+            let body = serde_json::json!({ "results": results }).to_string();
+            match http_post(&addr, "/api/v1/results", "application/json", &body) {
+                Some((200, _)) => a2.lock().unwrap().extend(times),
+                _ => break, // the server is gone
+            }
+        }
+    });
+    assert!(
+        wait_until(60, || acked.lock().unwrap().len() >= 2_000),
+        "writer made no progress"
+    );
+    s.kill9();
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    let acked = acked.lock().unwrap().clone();
+    acked
 }

@@ -30,6 +30,10 @@
       }
       var head = document.querySelector('#asset-status[data-asset="' + sel + '"]');
       if (head) setBadge(head.querySelector(".status"), s);
+      // Other live badges (pipelines, jobs): any element marked with its asset.
+      document.querySelectorAll('[data-live="' + sel + '"]').forEach(function (el) {
+        setBadge(el.querySelector(".status"), s);
+      });
     });
   }
   var es = new EventSource("/ui/events");

@@ -16,7 +16,7 @@
 //! measured in milliseconds and rounded to 0.001 (1 µs) take 2–3 bytes, status codes and
 //! byte counts 2–3 bytes, and the name id of the first 32 value names fits in the tag byte.
 
-use vitals_store::StoreError;
+use crate::StoreError;
 
 /// Integers up to this magnitude are exactly representable in an `f64`.
 const EXACT_INT: f64 = 9_007_199_254_740_992.0; // 2^53

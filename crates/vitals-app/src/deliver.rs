@@ -75,6 +75,41 @@ impl Notifiers {
         }
     }
 
+    /// Sends `n` to every configured notifier directly, not through the outbox (for news
+    /// about Vitals itself when the outbox cannot be written); failures are logged.
+    pub async fn send_all(&self, n: &Notification) {
+        let all: Vec<(String, Arc<dyn Notifier>)> = self
+            .0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (id, x) in all {
+            let mut n = n.clone();
+            n.notifier = id.clone();
+            match x.send(&n).await {
+                Ok(_) => {
+                    tracing::info!(notifier = %id, title = %n.alerts.first().map_or("", |a| a.title.as_str()), "told directly")
+                }
+                Err(e) => tracing::warn!(notifier = %id, error = %e, "could not tell directly"),
+            }
+        }
+    }
+
+    /// The configured notifier ids.
+    pub fn ids(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    }
+
     fn get(&self, id: &str) -> Option<Arc<dyn Notifier>> {
         self.0
             .read()
@@ -88,8 +123,8 @@ impl Notifiers {
 impl Deliver for Notifiers {
     async fn deliver(&self, notifier: &str, n: &Notification) -> Result<Delivered, DeliverError> {
         let Some(x) = self.get(notifier) else {
-            return Err(DeliverError::Permanent(format!(
-                "no notifier {notifier:?} is configured"
+            return Err(DeliverError::Unconfigured(format!(
+                "no notifier {notifier:?} is configured (removed or renamed?); kept until it is configured again"
             )));
         };
         match x.send(n).await {

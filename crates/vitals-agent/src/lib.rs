@@ -1,0 +1,553 @@
+//! `vitals agent`: runs the checks of one location where the server cannot reach (inside a
+//! hospital's network, or as one of several vantage points) and sends the results to the
+//! server over one outbound HTTP(S) connection.
+//!
+//! Three tasks:
+//! - **assignment**: `GET /api/v1/agent/checks` with the last ETag, every `--refresh`; a new
+//!   version is parsed and validated like a config file (`${ENV}` from the agent's own
+//!   environment), saved to the data directory (so a restart while the server is away still
+//!   probes) and handed to the scheduler — the same scheduler and probes as `vitals serve`.
+//! - **writer**: the scheduler's observations are appended to the disk [`buffer`], in order,
+//!   one durable transaction per batch.
+//! - **sender**: the oldest results go to `POST /api/v1/agent/results` in batches with
+//!   idempotency ids (`{location}.{buffer instance}.{row}`); they leave the buffer only when the
+//!   server has committed them. A failed request is retried with backoff (at most `--retry-max`
+//!   apart), so after an outage everything is replayed, in order, none twice. Every request
+//!   carries the agent's version, buffer depth, dropped count and clock offset (measured from
+//!   the previous exchange, NTP-style); one is sent at least every `--heartbeat` so the server
+//!   can tell "agent gone" from "nothing to say".
+
+pub mod buffer;
+
+use anyhow::{bail, Context, Result};
+use buffer::Buffer;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use vitals_core::Observation;
+use vitals_scheduler::{Metrics, ScheduledCheck, Scheduler, Sink};
+
+/// `vitals agent`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct AgentArgs {
+    /// The Vitals server, e.g. https://vitals.example.org
+    #[arg(long)]
+    pub server: String,
+    /// The agent token ([[token]] with location = …). Better: --token-file or the environment
+    /// variable VITALS_AGENT_TOKEN (a command line is visible to every local user).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// A file holding the agent token.
+    #[arg(long)]
+    pub token_file: Option<PathBuf>,
+    /// This agent's location (as in [[check]] locations = [...]).
+    #[arg(long)]
+    pub location: String,
+    /// Where the buffer and the last assignment are kept.
+    #[arg(long, default_value = "./vitals-agent")]
+    pub data_dir: PathBuf,
+    /// Most bytes of results kept while the server is unreachable; beyond, the oldest go.
+    #[arg(long, default_value_t = 256 * 1024 * 1024)]
+    pub buffer_bytes: u64,
+    /// How often the assignment is asked for (an unchanged one costs a 304).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub refresh: Duration,
+    /// At least this often the agent reports, also with nothing to send.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub heartbeat: Duration,
+    /// The longest wait between two attempts to reach the server.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub retry_max: Duration,
+    /// Results per request.
+    #[arg(long, default_value_t = 2000)]
+    pub batch: usize,
+    /// Checks run at once.
+    #[arg(long, default_value_t = 64)]
+    pub max_concurrency: usize,
+    /// A PEM CA certificate to trust for the server (besides the public roots).
+    #[arg(long)]
+    pub ca_cert: Option<PathBuf>,
+}
+
+/// How long the writer gathers results before one durable append.
+const WRITE_LINGER: Duration = Duration::from_millis(200);
+/// How long the sender waits after new results before sending them.
+const SEND_LINGER: Duration = Duration::from_millis(1000);
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    vitals_core::spec::duration::parse(s).map_err(|e| e.to_string())
+}
+
+/// The last assignment, as saved in the data directory.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Assignment {
+    version: String,
+    checks: String,
+}
+
+struct Shared {
+    buffer: Mutex<Buffer>,
+    /// Wakes the sender when results were appended.
+    wake: tokio::sync::Notify,
+    /// The agent's clock minus the server's, in ms (from the last exchange).
+    offset_ms: std::sync::atomic::AtomicI64,
+    /// Results appended to the buffer / committed by the server, since start.
+    appended: std::sync::atomic::AtomicU64,
+    delivered: std::sync::atomic::AtomicU64,
+}
+
+/// Runs until `stop` resolves (or forever).
+pub async fn run(args: AgentArgs, stop: impl std::future::Future<Output = ()>) -> Result<()> {
+    if !vitals_config::valid_location(&args.location) {
+        bail!(
+            "--location {:?}: use letters, digits and - _ . : only",
+            args.location
+        );
+    }
+    if args.batch == 0 || args.batch > 5_000 {
+        bail!("--batch must be 1–5000");
+    }
+    let token = token(&args)?;
+    let client = client(&args)?;
+    let base = args.server.trim_end_matches('/').to_string();
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    let buffer_path = args.data_dir.join("agent-buffer.db");
+    let buffer = Buffer::open(&buffer_path, args.buffer_bytes)
+        .with_context(|| format!("cannot open the buffer {}", buffer_path.display()))?;
+    tracing::info!(
+        location = %args.location,
+        server = %base,
+        buffered = buffer.depth(),
+        dropped = buffer.dropped(),
+        "vitals agent starting"
+    );
+    let shared = Arc::new(Shared {
+        buffer: Mutex::new(buffer),
+        wake: tokio::sync::Notify::new(),
+        offset_ms: std::sync::atomic::AtomicI64::new(0),
+        appended: Default::default(),
+        delivered: Default::default(),
+    });
+
+    let (tx, rx) = tokio::sync::mpsc::channel::<Observation>(16_384);
+    let saved = args.data_dir.join("assignment.json");
+    let mut version = None;
+    let mut initial = Vec::new();
+    if let Some(a) = load_saved(&saved) {
+        match checks_of(&a.checks) {
+            Ok(c) => {
+                tracing::info!(version = %a.version, checks = c.len(), "running the saved assignment until the server answers");
+                initial = c;
+                version = Some(a.version);
+            }
+            Err(e) => tracing::warn!("saved assignment not usable: {e:#}"),
+        }
+    }
+    let scheduler = Scheduler::start(
+        initial,
+        Arc::new(vitals_probe::Prober::new()),
+        Sink::Channel(tx),
+        Arc::new(Metrics::default()),
+        args.max_concurrency,
+    );
+    let writer = tokio::spawn(writer(shared.clone(), rx));
+    let sender = tokio::spawn(sender(
+        args.clone(),
+        client.clone(),
+        base.clone(),
+        token.clone(),
+        shared.clone(),
+    ));
+    let assign = assignment_loop(&args, &client, &base, &token, &saved, version, &scheduler);
+    tokio::select! {
+        _ = stop => {}
+        _ = assign => {}
+    }
+    tracing::info!("vitals agent stopping: finishing running checks");
+    scheduler.shutdown().await;
+    drop(scheduler);
+    // The writer ends when the scheduler's sender is gone, after appending what was queued.
+    let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
+    sender.abort();
+    let left = shared
+        .buffer
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .depth();
+    tracing::info!(
+        appended = shared.appended.load(std::sync::atomic::Ordering::Relaxed),
+        delivered = shared.delivered.load(std::sync::atomic::Ordering::Relaxed),
+        buffered = left,
+        "vitals agent stopped"
+    );
+    Ok(())
+}
+
+fn token(args: &AgentArgs) -> Result<Option<String>> {
+    if let Some(t) = &args.token {
+        return Ok(Some(t.clone()));
+    }
+    if let Some(f) = &args.token_file {
+        let t = std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read --token-file {}", f.display()))?;
+        return Ok(Some(t.trim().to_string()));
+    }
+    Ok(std::env::var("VITALS_AGENT_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty()))
+}
+
+fn client(args: &AgentArgs) -> Result<reqwest::Client> {
+    let mut b = reqwest::Client::builder()
+        .user_agent(concat!("vitals-agent/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(2)
+        .https_only(false);
+    if let Some(p) = &args.ca_cert {
+        let pem = std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?;
+        let cert = reqwest::Certificate::from_pem(&pem)
+            .with_context(|| format!("{} is not a PEM certificate", p.display()))?;
+        b = b.add_root_certificate(cert);
+    }
+    b.build().context("building the HTTP client")
+}
+
+fn load_saved(path: &Path) -> Option<Assignment> {
+    let text = std::fs::read(path).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+/// Saves atomically: a crash leaves the old or the new file, never half of one.
+fn save(path: &Path, a: &Assignment) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let body = serde_json::to_vec(a)?;
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&body)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// Parses an assignment like a config file (the agent's environment fills `${ENV}`).
+fn checks_of(text: &str) -> Result<Vec<ScheduledCheck>> {
+    let cfg = vitals_config::Config::parse(text, &|n| std::env::var(n).ok())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    cfg.checks
+        .iter()
+        .filter_map(|c| {
+            ScheduledCheck::from_config(c).map(|r| r.with_context(|| format!("check {}", c.key())))
+        })
+        .collect()
+}
+
+fn now_ms() -> i64 {
+    vitals_core::SystemClock::now().0
+}
+
+fn authorized(req: reqwest::RequestBuilder, token: &Option<String>) -> reqwest::RequestBuilder {
+    match token {
+        Some(t) => req.bearer_auth(t),
+        None => req,
+    }
+}
+
+async fn assignment_loop(
+    args: &AgentArgs,
+    client: &reqwest::Client,
+    base: &str,
+    token: &Option<String>,
+    saved: &Path,
+    mut version: Option<String>,
+    scheduler: &Scheduler,
+) {
+    let url = format!("{base}/api/v1/agent/checks");
+    loop {
+        let mut req = authorized(
+            client
+                .get(&url)
+                .query(&[("location", args.location.as_str())]),
+            token,
+        );
+        if let Some(v) = &version {
+            req = req.header("If-None-Match", format!("\"{v}\""));
+        }
+        match fetch(req).await {
+            Ok(None) => {}
+            Ok(Some(a)) => match checks_of(&a.checks) {
+                Ok(checks) => {
+                    tracing::info!(version = %a.version, checks = checks.len(), "new assignment");
+                    scheduler.reload(checks).await;
+                    if let Err(e) = save(saved, &a) {
+                        tracing::warn!("assignment not saved: {e:#}");
+                    }
+                    version = Some(a.version);
+                }
+                Err(e) => tracing::error!(
+                    version = %a.version,
+                    "assignment refused, keeping the running checks: {e:#}"
+                ),
+            },
+            Err(e) => tracing::warn!("assignment not fetched: {e:#}"),
+        }
+        tokio::time::sleep(args.refresh).await;
+    }
+}
+
+/// `None`: unchanged (304).
+async fn fetch(req: reqwest::RequestBuilder) -> Result<Option<Assignment>> {
+    let resp = req.send().await?;
+    let status = resp.status();
+    if status == reqwest::StatusCode::NOT_MODIFIED {
+        return Ok(None);
+    }
+    let body = resp.bytes().await?;
+    if !status.is_success() {
+        bail!("{status}: {}", String::from_utf8_lossy(&body));
+    }
+    Ok(Some(serde_json::from_slice(&body)?))
+}
+
+/// Appends what the scheduler produced, in batches, each durable before the next.
+async fn writer(shared: Arc<Shared>, mut rx: tokio::sync::mpsc::Receiver<Observation>) {
+    while let Some(first) = rx.recv().await {
+        // Results come one by one as checks finish: gather for a moment, so one durable
+        // commit (an fsync) carries many.
+        let mut batch = vec![first];
+        let until = tokio::time::Instant::now() + WRITE_LINGER;
+        while batch.len() < 4096 {
+            match tokio::time::timeout_at(until, rx.recv()).await {
+                Ok(Some(o)) => batch.push(o),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let bodies: Vec<Vec<u8>> = batch
+            .iter()
+            .filter_map(|o| serde_json::to_vec(o).ok())
+            .collect();
+        let s = shared.clone();
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let s2 = s.clone();
+            let b = bodies.clone();
+            let r = tokio::task::spawn_blocking(move || {
+                s2.buffer
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .append(&b)
+            })
+            .await;
+            match r {
+                Ok(Ok(())) => {
+                    s.appended
+                        .fetch_add(bodies.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    break;
+                }
+                // A full disk: keep the results in memory (the channel backs up the
+                // scheduler meanwhile) and try again.
+                Ok(Err(e)) => tracing::error!("buffer append failed, retrying: {e}"),
+                Err(e) => tracing::error!("buffer append failed, retrying: {e}"),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+        shared.wake.notify_one();
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Answer {
+    server_time: i64,
+    #[serde(default)]
+    duplicates: Vec<usize>,
+}
+
+#[derive(serde::Deserialize)]
+struct Refusal {
+    #[serde(default)]
+    error: String,
+    #[serde(default)]
+    field: Option<String>,
+}
+
+/// Sends the buffer's oldest results until it is empty; then waits for more (or the heartbeat).
+async fn sender(
+    args: AgentArgs,
+    client: reqwest::Client,
+    base: String,
+    token: Option<String>,
+    shared: Arc<Shared>,
+) {
+    let url = format!("{base}/api/v1/agent/results");
+    let version = env!("CARGO_PKG_VERSION");
+    let mut backoff = Duration::ZERO;
+    let mut sent_total: u64 = 0;
+    loop {
+        let s = shared.clone();
+        let n = args.batch;
+        let peeked = tokio::task::spawn_blocking(move || {
+            let b = s.buffer.lock().unwrap_or_else(|e| e.into_inner());
+            b.peek(n)
+                .map(|rows| (rows, b.depth(), b.dropped(), b.instance().to_string()))
+        })
+        .await;
+        let (rows, depth, dropped, instance) = match peeked {
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) => {
+                tracing::error!("buffer read failed: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            Err(e) => {
+                tracing::error!("buffer read failed: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let mut body =
+            Vec::with_capacity(rows.iter().map(|r| r.body.len() + 64).sum::<usize>() + 256);
+        body.extend_from_slice(
+            serde_json::json!({
+                "location": args.location,
+                "version": version,
+                // What waits behind this batch: 0 once caught up.
+                "buffer_depth": depth.saturating_sub(rows.len() as u64),
+                "dropped": dropped,
+                "clock_offset_ms": shared.offset_ms.load(std::sync::atomic::Ordering::Relaxed),
+            })
+            .to_string()
+            .as_bytes(),
+        );
+        // {"agent": {...}, "results": [{"id": "...", "obs": <stored JSON>}, ...]}: the stored
+        // bodies go out as they are, without parsing them again.
+        let mut out = b"{\"agent\":".to_vec();
+        out.append(&mut body);
+        out.extend_from_slice(b",\"results\":[");
+        for (i, r) in rows.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(
+                format!(
+                    "{{\"id\":\"{}.{}.{}\",\"obs\":",
+                    args.location, instance, r.seq
+                )
+                .as_bytes(),
+            );
+            out.extend_from_slice(&r.body);
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"]}");
+        let t0 = now_ms();
+        let resp = authorized(client.post(&url), &token)
+            .header("Content-Type", "application/json")
+            .body(out)
+            .send()
+            .await;
+        let t1 = now_ms();
+        let outcome = match resp {
+            Ok(r) => {
+                let status = r.status();
+                let bytes = r.bytes().await.unwrap_or_default();
+                if status.is_success() {
+                    match serde_json::from_slice::<Answer>(&bytes) {
+                        Ok(a) => Ok(a),
+                        Err(e) => Err(format!("unreadable answer: {e}")),
+                    }
+                } else {
+                    let refusal: Option<Refusal> = serde_json::from_slice(&bytes).ok();
+                    // One result the server will never take (its check is no longer assigned
+                    // here, or it is malformed): it leaves the buffer, counted, so it cannot
+                    // hold back everything behind it.
+                    let bad_row = refusal
+                        .as_ref()
+                        .and_then(|r| r.field.as_deref())
+                        .filter(|_| matches!(status.as_u16(), 400 | 403 | 422))
+                        .and_then(|f| f.strip_prefix("results["))
+                        .and_then(|f| f.split(']').next())
+                        .and_then(|i| i.parse::<usize>().ok())
+                        .and_then(|i| rows.get(i));
+                    if let Some(row) = bad_row {
+                        tracing::error!(
+                            status = %status,
+                            error = refusal.as_ref().map(|r| r.error.as_str()).unwrap_or(""),
+                            "result refused by the server; dropped from the buffer"
+                        );
+                        let s = shared.clone();
+                        let seq = row.seq;
+                        let _ = tokio::task::spawn_blocking(move || {
+                            s.buffer
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .ack(&[seq])
+                        })
+                        .await;
+                        continue;
+                    }
+                    Err(format!(
+                        "{status}: {}",
+                        refusal.map(|r| r.error).unwrap_or_default()
+                    ))
+                }
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        match outcome {
+            Ok(answer) => {
+                // NTP-style: the server's clock was read about halfway through the exchange.
+                shared.offset_ms.store(
+                    (t0 + t1) / 2 - answer.server_time,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                if backoff > Duration::ZERO {
+                    tracing::info!(buffered = depth, "server reachable again; replaying");
+                }
+                backoff = Duration::ZERO;
+                let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+                sent_total += (rows.len() - answer.duplicates.len()) as u64;
+                shared
+                    .delivered
+                    .fetch_add(rows.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                tracing::debug!(
+                    sent = rows.len(),
+                    duplicates = answer.duplicates.len(),
+                    sent_total,
+                    "results delivered"
+                );
+                let s = shared.clone();
+                let acked = tokio::task::spawn_blocking(move || {
+                    s.buffer
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .ack(&seqs)
+                })
+                .await;
+                if !matches!(acked, Ok(Ok(()))) {
+                    // Sent again later; the server recognises the ids.
+                    tracing::error!("buffer acknowledgement failed");
+                }
+                if rows.len() < args.batch {
+                    // Caught up: wait for new results (and a moment more, so one request
+                    // carries what finishes meanwhile), or the heartbeat.
+                    if tokio::time::timeout(args.heartbeat, shared.wake.notified())
+                        .await
+                        .is_ok()
+                    {
+                        tokio::time::sleep(SEND_LINGER).await;
+                    }
+                }
+            }
+            Err(e) => {
+                backoff = (backoff * 2)
+                    .max(Duration::from_millis(500))
+                    .min(args.retry_max);
+                tracing::warn!(buffered = depth, retry_in = ?backoff, "server not reached: {e}");
+                tokio::time::sleep(backoff).await;
+            }
+        }
+    }
+}

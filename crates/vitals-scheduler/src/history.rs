@@ -1,0 +1,265 @@
+//! Recent history of one check, in memory: its last [`RECENT`] results and how many of its
+//! observations were OK per hour (the last 25 hours) and per UTC day (the last 31 days).
+//!
+//! The overview's "last 50" bars and its uptime figures read this, so a page of 1,000 assets
+//! touches no database. It is filled at start from the store (rollups where they exist, raw
+//! observations after them: [`History::load_counts`], [`History::load_recent`]) and then kept
+//! up to date by [`History::record`] as observations are committed.
+//!
+//! Uptime is the share of observations that were OK (`unknown`, `warn` and `crit` count as not
+//! OK), over windows aligned to whole periods like the store's rollups: **24 h** is the current
+//! hour and the 24 before it, **7 d** and **30 d** are today (UTC) and the 7 or 30 days before.
+//! A window therefore covers up to one period more than its name (at most 25 h, 8 d, 31 d).
+
+use std::collections::VecDeque;
+use vitals_core::{Status, Timestamp};
+
+/// Results kept per check for the "last 50" bar.
+pub const RECENT: usize = 50;
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 86_400_000;
+/// Hour buckets kept: the current hour and the 24 before it.
+const HOURS: usize = 25;
+/// Day buckets kept: today and the 30 before it.
+const DAYS: usize = 31;
+
+/// Observations counted in a window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub total: u64,
+    /// Not OK.
+    pub bad: u64,
+}
+
+impl Counts {
+    /// OK share in 0…1; `None` without observations.
+    pub fn ratio(self) -> Option<f64> {
+        (self.total > 0).then(|| (self.total - self.bad.min(self.total)) as f64 / self.total as f64)
+    }
+
+    pub fn add(&mut self, o: Counts) {
+        self.total += o.total;
+        self.bad += o.bad;
+    }
+}
+
+/// The three windows of the UI.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Uptime {
+    pub h24: Counts,
+    pub d7: Counts,
+    pub d30: Counts,
+}
+
+impl Uptime {
+    pub fn add(&mut self, o: &Uptime) {
+        self.h24.add(o.h24);
+        self.d7.add(o.d7);
+        self.d30.add(o.d30);
+    }
+}
+
+/// A bucket: which period (its index since the epoch) and its counts. Compact on purpose:
+/// 10,000 checks keep 56 of these each.
+#[derive(Debug, Clone, Copy, Default)]
+struct Bucket {
+    period: i32,
+    total: u32,
+    bad: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct History {
+    /// Newest last: `(time ms, status)`.
+    recent: VecDeque<(i64, Status)>,
+    hours: [Bucket; HOURS],
+    days: [Bucket; DAYS],
+}
+
+impl Default for History {
+    fn default() -> Self {
+        History {
+            recent: VecDeque::new(),
+            hours: [Bucket::default(); HOURS],
+            days: [Bucket::default(); DAYS],
+        }
+    }
+}
+
+fn index(t: i64, period: i64) -> i32 {
+    i32::try_from(t.div_euclid(period)).unwrap_or(if t < 0 { i32::MIN } else { i32::MAX })
+}
+
+/// Adds to the bucket of `period_index` in a ring, replacing an older period found there;
+/// counts of a period older than the one in the slot are dropped (they left the window).
+fn add(ring: &mut [Bucket], period_index: i32, total: u64, bad: u64) {
+    let slot = period_index.rem_euclid(ring.len() as i32) as usize;
+    let b = &mut ring[slot];
+    if b.period < period_index || (b.total == 0 && b.period != period_index) {
+        *b = Bucket {
+            period: period_index,
+            total: 0,
+            bad: 0,
+        };
+    }
+    if b.period == period_index {
+        b.total = b
+            .total
+            .saturating_add(u32::try_from(total).unwrap_or(u32::MAX));
+        b.bad = b.bad.saturating_add(u32::try_from(bad).unwrap_or(u32::MAX));
+    }
+}
+
+fn sum(ring: &[Bucket], from_index: i32, to_index: i32) -> Counts {
+    let mut c = Counts::default();
+    for b in ring {
+        if b.total > 0 && b.period >= from_index && b.period <= to_index {
+            c.total += u64::from(b.total);
+            c.bad += u64::from(b.bad);
+        }
+    }
+    c
+}
+
+impl History {
+    /// Counts one committed observation.
+    pub fn record(&mut self, time: Timestamp, status: Status) {
+        let bad = u64::from(status != Status::Ok);
+        add(&mut self.hours, index(time.0, HOUR), 1, bad);
+        add(&mut self.days, index(time.0, DAY), 1, bad);
+        // Usually the newest; a late pushed result is put in its place by time.
+        let pos = self
+            .recent
+            .iter()
+            .rposition(|(t, _)| *t <= time.0)
+            .map_or(0, |p| p + 1);
+        if pos == 0 && self.recent.len() >= RECENT {
+            return; // older than all of the last 50
+        }
+        self.recent.insert(pos, (time.0, status));
+        while self.recent.len() > RECENT {
+            self.recent.pop_front();
+        }
+    }
+
+    /// Loads stored counts of one period (`HOUR` or `DAY` long, starting at `start`).
+    pub fn load_counts(&mut self, period_ms: i64, start: Timestamp, total: u64, bad: u64) {
+        match period_ms {
+            HOUR => add(&mut self.hours, index(start.0, HOUR), total, bad),
+            DAY => add(&mut self.days, index(start.0, DAY), total, bad),
+            _ => {}
+        }
+    }
+
+    /// Replaces the recent results with stored ones (any order).
+    pub fn load_recent(&mut self, mut results: Vec<(Timestamp, Status)>) {
+        results.sort_by_key(|(t, _)| t.0);
+        let skip = results.len().saturating_sub(RECENT);
+        self.recent = results
+            .into_iter()
+            .skip(skip)
+            .map(|(t, s)| (t.0, s))
+            .collect();
+    }
+
+    /// The last results, oldest first.
+    pub fn recent(&self) -> impl DoubleEndedIterator<Item = (Timestamp, Status)> + '_ {
+        self.recent.iter().map(|(t, s)| (Timestamp(*t), *s))
+    }
+
+    /// Uptime counts of the three windows ending at `now`.
+    pub fn uptime(&self, now: Timestamp) -> Uptime {
+        let (h, d) = (index(now.0, HOUR), index(now.0, DAY));
+        Uptime {
+            h24: sum(&self.hours, h.saturating_sub(HOURS as i32 - 1), h),
+            d7: sum(&self.days, d.saturating_sub(7), d),
+            d30: sum(&self.days, d.saturating_sub(30), d),
+        }
+    }
+}
+
+/// The newest `n` results of several checks together, oldest first.
+pub fn merge_recent<'a>(
+    histories: impl IntoIterator<Item = &'a History>,
+    n: usize,
+) -> Vec<(Timestamp, Status)> {
+    let mut all: Vec<(Timestamp, Status)> = histories
+        .into_iter()
+        .flat_map(|h| h.recent().rev().take(n))
+        .collect();
+    all.sort_by_key(|(t, _)| t.0);
+    let skip = all.len().saturating_sub(n);
+    all.split_off(skip)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+
+    #[test]
+    fn keeps_the_last_fifty_in_time_order() {
+        let mut h = History::default();
+        for i in 0..60 {
+            h.record(Timestamp(T0 + i * 1000), Status::Ok);
+        }
+        h.record(Timestamp(T0 + 30_500), Status::Crit); // a late one inside the window
+        h.record(Timestamp(T0 - 5_000), Status::Crit); // older than all 50: dropped
+        let r: Vec<_> = h.recent().collect();
+        assert_eq!(r.len(), RECENT);
+        assert!(r.windows(2).all(|w| w[0].0 <= w[1].0));
+        assert_eq!(r.last().unwrap().0, Timestamp(T0 + 59_000));
+        assert_eq!(r.iter().filter(|x| x.1 == Status::Crit).count(), 1);
+    }
+
+    #[test]
+    fn uptime_windows_count_whole_periods() {
+        let mut h = History::default();
+        let now = Timestamp(T0 + 40 * DAY + 90 * 60_000); // day 40, 01:30
+                                                          // 3 ok and 1 crit in the current hour; 1 crit 10 hours ago; 2 ok 3 days ago; 1 crit
+                                                          // 20 days ago; 5 ok 35 days ago (out of every window).
+        for _ in 0..3 {
+            h.record(Timestamp(now.0 - 60_000), Status::Ok);
+        }
+        h.record(Timestamp(now.0 - 120_000), Status::Crit);
+        h.record(Timestamp(now.0 - 10 * HOUR), Status::Crit);
+        h.load_counts(DAY, Timestamp(T0 + 37 * DAY), 2, 0);
+        h.load_counts(DAY, Timestamp(T0 + 20 * DAY), 1, 1);
+        h.load_counts(DAY, Timestamp(T0 + 5 * DAY), 5, 0);
+        let u = h.uptime(now);
+        assert_eq!(u.h24, Counts { total: 5, bad: 2 });
+        assert_eq!(u.d7, Counts { total: 7, bad: 2 });
+        assert_eq!(u.d30, Counts { total: 8, bad: 3 });
+        assert_eq!(u.h24.ratio(), Some(0.6));
+        assert_eq!(Counts::default().ratio(), None);
+    }
+
+    #[test]
+    fn old_buckets_are_replaced_as_time_moves_on() {
+        let mut h = History::default();
+        h.record(Timestamp(T0), Status::Crit);
+        // 25 hours later the hour slot is reused; 31 days later the day slot.
+        h.record(Timestamp(T0 + 25 * HOUR), Status::Ok);
+        h.record(Timestamp(T0 + 31 * DAY), Status::Ok);
+        let u = h.uptime(Timestamp(T0 + 31 * DAY));
+        assert_eq!(u.h24, Counts { total: 1, bad: 0 });
+        assert_eq!(u.d30, Counts { total: 2, bad: 0 }, "day 0 left the window");
+        // A late observation of a period older than its slot's is not counted.
+        h.record(Timestamp(T0), Status::Crit);
+        assert_eq!(h.uptime(Timestamp(T0 + 31 * DAY)).d30.bad, 0);
+    }
+
+    #[test]
+    fn merged_recent_takes_the_newest_of_all_checks() {
+        let (mut a, mut b) = (History::default(), History::default());
+        for i in 0..40 {
+            a.record(Timestamp(T0 + i * 2), Status::Ok);
+            b.record(Timestamp(T0 + i * 2 + 1), Status::Crit);
+        }
+        let m = merge_recent([&a, &b], 50);
+        assert_eq!(m.len(), 50);
+        assert_eq!(m[49], (Timestamp(T0 + 79), Status::Crit));
+        assert_eq!(m[0], (Timestamp(T0 + 30), Status::Ok));
+    }
+}
