@@ -184,7 +184,8 @@ impl App {
         report_held(&*store, &notifiers).await;
         let heartbeats = Arc::new(HeartbeatRegistry::default());
         heartbeats.sync(&running, clock.now());
-        workers.register("watch", None);
+        // It turns every second; a minute without a turn means it hangs.
+        let watch_beat = workers.register("watch", Some(Duration::from_secs(60)));
         tasks.push(watched(
             &workers,
             "watch",
@@ -193,6 +194,7 @@ impl App {
                 heartbeats.clone(),
                 model.clone(),
                 pipeline.clone(),
+                watch_beat,
             ),
         ));
         // Fleet monitoring: poll the AKTIN broker every interval (docs/fleet.md).
@@ -740,11 +742,12 @@ fn watched(
 }
 
 fn spawn_sla(workers: &Workers, cfg: SlaConfig, pipeline: Pipeline) -> AbortHandle {
-    workers.register("sla", None);
+    // It polls its files at least once a second.
+    let beat = workers.register("sla", Some(Duration::from_secs(60)));
     watched(
         workers,
         "sla",
-        vitals_scheduler::sla_watch::spawn(cfg, pipeline),
+        vitals_scheduler::sla_watch::spawn(cfg, pipeline, beat),
     )
 }
 
@@ -753,8 +756,8 @@ fn spawn_fleet(
     runner: vitals_fleet::runner::Runner,
     pipeline: Pipeline,
 ) -> AbortHandle {
-    workers.register("fleet", None);
-    watched(workers, "fleet", runner.spawn(pipeline))
+    let beat = workers.register("fleet", Some(runner.stall_after()));
+    watched(workers, "fleet", runner.spawn(pipeline, beat))
 }
 
 /// The names this server answers to (the `Host` header).

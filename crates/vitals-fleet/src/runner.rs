@@ -28,15 +28,6 @@ const MAIL_SCAN: usize = 10_000;
 /// The first collection runs this long after start (the server is up by then).
 const FIRST_DELAY: Duration = Duration::from_secs(5);
 
-/// Starts the collector task; fails only on settings that cannot work.
-pub fn spawn(
-    cfg: &BrokerConfig,
-    store: Arc<dyn Store>,
-    pipeline: Pipeline,
-) -> Result<tokio::task::JoinHandle<()>, String> {
-    Ok(Runner::new(cfg, store)?.spawn(pipeline))
-}
-
 /// A collector ready to start: built first, so that a reload can refuse a `[broker]` that cannot
 /// work before anything running is replaced.
 pub struct Runner {
@@ -60,8 +51,19 @@ impl Runner {
         })
     }
 
-    /// Starts the collector task.
-    pub fn spawn(self, pipeline: Pipeline) -> tokio::task::JoinHandle<()> {
+    /// How long the collector may go without a sign of life before it counts as stalled: a
+    /// cycle runs once per interval and its requests time out, so three intervals (at least a
+    /// quarter of an hour) mean it hangs.
+    pub fn stall_after(&self) -> Duration {
+        (self.interval * 3).max(Duration::from_secs(900))
+    }
+
+    /// Starts the collector task; it beats `beat` around every cycle.
+    pub fn spawn(
+        self,
+        pipeline: Pipeline,
+        beat: vitals_scheduler::liveness::Beat,
+    ) -> tokio::task::JoinHandle<()> {
         let Runner {
             collector,
             mut after,
@@ -75,7 +77,9 @@ impl Runner {
             // A cycle longer than the interval delays the next one instead of bunching them.
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
+                beat.now();
                 tick.tick().await;
+                beat.now();
                 let now = pipeline.now();
                 let began = std::time::Instant::now();
                 match collector.collect_once(now).await {

@@ -487,3 +487,153 @@ async fn repeats_after_the_interval_clearing_and_state_changes() {
     assert_eq!(tracking["2"], "2024-05-14 06:00:00+00:00");
     assert!(tracking.get("3").is_none(), "no longer OFFLINE: {tracking}");
 }
+
+#[tokio::test]
+async fn english_mails_and_the_outdated_version_repeats_then_clears() {
+    let sink = Sink::start();
+    let mut s = system("en").await;
+    let day0 = t("2024-06-03T06:00:00Z");
+    let at = |d: i64| day0.add_millis(d * DAY);
+    for id in 1..=3 {
+        s.f.broker.add_node(id, &format!("Node {id}"));
+    }
+    let version = |f: &Fixture, id: u64, v: &str| {
+        let m: BTreeMap<String, String> = [("dwh-j2ee".to_string(), format!("dwh-j2ee-{v}"))]
+            .into_iter()
+            .collect();
+        f.broker.set_resource(id, "versions", &m);
+    };
+    // A node that reports and imports on day `d` (its counters grow, so it is not TESTING).
+    let report = |f: &Fixture, id: u64, d: i64| {
+        f.broker.set_contact(id, Some(at(d)));
+        f.broker.set_stats(
+            id,
+            stats(
+                t("2024-01-01T00:00:00Z"),
+                1_000 + 10 * (d + 10),
+                0,
+                Some(at(d)),
+            ),
+        );
+    };
+    let mut new_mails = Vec::new();
+    let mut seen = 0;
+    // Five days in which everyone imports, then from day 0: 1 OFFLINE (silent since day -2),
+    // 3 NO IMPORTS (in contact, nothing written since day -2), 2 fine but outdated until it is
+    // upgraded on day 9.
+    for d in -6..=10 {
+        if d <= -2 {
+            report(&s.f, 1, d);
+            report(&s.f, 3, d);
+        } else {
+            s.f.broker.set_contact(3, Some(at(d)));
+        }
+        report(&s.f, 2, d);
+        version(&s.f, 1, "1.5.1");
+        version(&s.f, 3, "1.5.1");
+        version(
+            &s.f,
+            2,
+            match d {
+                ..0 => "1.5.1",
+                0..9 => "1.4",
+                _ => "1.5.2",
+            },
+        );
+        s.collect(at(d)).await;
+        let all = s.mails().await;
+        for m in &all[seen..] {
+            new_mails.push((d, m.0.clone(), m.1.clone(), m.2));
+        }
+        seen = all.len();
+        if d == 0 {
+            // The day's three mails through a real SMTP server, in English.
+            let spec = vitals_core::notify::NotifierSpec::Email(vitals_core::notify::EmailSpec {
+                smtp_host: "127.0.0.1".into(),
+                smtp_port: Some(sink.port),
+                tls: vitals_core::notify::SmtpTls::None,
+                username: None,
+                password: None,
+                from: "AKTIN Monitoring <monitoring@aktin.example>".into(),
+                to: vec!["support@aktin.example".into()],
+                to_contacts: true,
+                subject_prefix: None,
+                template_dir: None,
+                timeout: std::time::Duration::from_secs(10),
+                ca_file: None,
+            });
+            let mail = Mail(vitals_notify::build("mail", &spec).unwrap());
+            let handled = vitals_alert::outbox::deliver_due(
+                &*s.f.store,
+                &mail,
+                vitals_alert::outbox::LOCAL_OWNER,
+                &vitals_core::SystemClock,
+            )
+            .await
+            .unwrap();
+            assert_eq!(handled, 3);
+            let msgs = sink.messages();
+            let by_to: BTreeMap<String, &serde_json::Value> =
+                msgs.iter().map(|m| (header(m, "To"), m)).collect();
+            let one = by_to["chef@eins.example, it@eins.example"];
+            assert_eq!(
+                header(one, "Subject"),
+                "Automatic information: AKTIN DWH offline"
+            );
+            assert!(html(one).contains("Klinikum Eins"), "{}", html(one));
+            let two = by_to["chef@zwei.example, it@zwei.example"];
+            assert_eq!(
+                header(two, "Subject"),
+                "Automatic information: AKTIN DWH version outdated"
+            );
+            // The node's own version text and the expected versions.
+            let body = html(two);
+            assert!(
+                body.contains("dwh-j2ee-1.4") && body.contains("1.5.1") && body.contains("1.5.3"),
+                "{body}"
+            );
+            let three = by_to["it@drei.example"];
+            assert_eq!(
+                header(three, "Subject"),
+                "Automatic information: AKTIN DWH no imports"
+            );
+            for m in &msgs {
+                assert!(
+                    !html(m).contains("Automatische"),
+                    "German text in {}",
+                    html(m)
+                );
+            }
+        }
+    }
+    use NotificationKind::{Firing, Reminder};
+    let mut got: Vec<(i64, &str, &str, NotificationKind)> = new_mails
+        .iter()
+        .map(|(d, n, f, k)| (*d, n.as_str(), f.as_str(), *k))
+        .collect();
+    got.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    assert_eq!(
+        got,
+        vec![
+            (0, "1", "aktin_offline_en", Firing),
+            (0, "2", "aktin_outdated_en", Firing),
+            (0, "3", "aktin_no_imports_en", Firing),
+            // A week (168 h) is not more than a week; 192 h on day 8 is.
+            (8, "1", "aktin_offline_en", Reminder),
+            (8, "2", "aktin_outdated_en", Reminder),
+            (8, "3", "aktin_no_imports_en", Reminder),
+        ],
+        "the outdated node upgraded on day 9 gets no further mail"
+    );
+    // Upgraded: no longer tracked as OUTDATED; the others still are in their states.
+    let tracking: serde_json::Value =
+        serde_json::from_str(&s.file("tracking_DWH_OUTDATED.json")).unwrap();
+    assert!(tracking.get("2").is_none(), "{tracking}");
+    let log = s.file("2/2_sent_mails.log");
+    assert_eq!(log.lines().count(), 2, "{log}");
+    assert!(
+        log.lines()
+            .all(|l| l.ends_with(" : Sent mail for status DWH OUTDATED to node id 2")),
+        "{log}"
+    );
+}

@@ -102,7 +102,11 @@ impl Period {
 }
 
 /// Follows the configured files until aborted.
-pub fn spawn(cfg: SlaConfig, pipeline: Pipeline) -> tokio::task::JoinHandle<()> {
+pub fn spawn(
+    cfg: SlaConfig,
+    pipeline: Pipeline,
+    beat: crate::liveness::Beat,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let targets = cfg.targets.clone();
         let mut followers: Vec<Follower> = cfg.files.iter().cloned().map(Follower::new).collect();
@@ -113,6 +117,7 @@ pub fn spawn(cfg: SlaConfig, pipeline: Pipeline) -> tokio::task::JoinHandle<()> 
             tokio::time::interval(Duration::from_millis(period_ms.clamp(200, 1000) as u64));
         loop {
             tick.tick().await;
+            beat.now();
             for f in followers.iter_mut() {
                 if let Err(e) = f.poll(&mut |l| current.add_line(l)) {
                     tracing::warn!(file = %f.path().display(), error = %e, "cannot read SLA log");

@@ -240,12 +240,14 @@ pub fn spawn(
     heartbeats: Arc<HeartbeatRegistry>,
     model: Arc<ModelHandle>,
     pipeline: Pipeline,
+    beat: crate::liveness::Beat,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            beat.now();
             let obs =
                 silence_observations(&state, &heartbeats.snapshot(), &model.get(), pipeline.now());
             if obs.is_empty() {

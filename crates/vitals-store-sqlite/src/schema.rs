@@ -337,3 +337,26 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tracing::info!(version = version + 1, "applied database migration");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durability_full_makes_every_commit_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        for (full, want) in [(false, 1), (true, 2)] {
+            let mut conn = Connection::open(dir.path().join(format!("{full}.db"))).unwrap();
+            let opts = SqliteOptions {
+                synchronous_full: full,
+                ..SqliteOptions::default()
+            };
+            prepare_writer(&mut conn, &opts).unwrap();
+            // PRAGMA synchronous: 1 = NORMAL, 2 = FULL.
+            let sync: i64 = conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(sync, want, "synchronous_full = {full}");
+        }
+    }
+}
