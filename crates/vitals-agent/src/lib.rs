@@ -67,6 +67,10 @@ pub struct AgentArgs {
     /// A PEM CA certificate to trust for the server (besides the public roots).
     #[arg(long)]
     pub ca_cert: Option<PathBuf>,
+    /// Allow a plain http:// server that is not on this machine (the token and the results
+    /// then cross the network unencrypted; only on a network you trust).
+    #[arg(long)]
+    pub allow_http: bool,
 }
 
 /// How long the writer gathers results before one durable append.
@@ -107,6 +111,7 @@ pub async fn run(args: AgentArgs, stop: impl std::future::Future<Output = ()>) -
     if args.batch == 0 || args.batch > 5_000 {
         bail!("--batch must be 1–5000");
     }
+    server_url(&args.server, args.allow_http)?;
     let token = token(&args)?;
     let client = client(&args)?;
     let base = args.server.trim_end_matches('/').to_string();
@@ -196,6 +201,31 @@ fn token(args: &AgentArgs) -> Result<Option<String>> {
     Ok(std::env::var("VITALS_AGENT_TOKEN")
         .ok()
         .filter(|t| !t.is_empty()))
+}
+
+/// The server's URL: `https://`, or `http://` only on this machine or with `--allow-http`, since
+/// the agent's token and results would otherwise cross the network in clear text.
+fn server_url(server: &str, allow_http: bool) -> Result<()> {
+    let url = reqwest::Url::parse(server)
+        .with_context(|| format!("--server {server:?} is not a URL (https://host[:port])"))?;
+    let host = url
+        .host_str()
+        .unwrap_or("")
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let local = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if local || allow_http => Ok(()),
+        "http" => bail!(
+            "--server {server}: over http:// the agent's token and results would cross the \
+             network unencrypted; use https:// (or --allow-http on a network you trust)"
+        ),
+        other => bail!("--server {server}: {other}:// is neither https:// nor http://"),
+    }
 }
 
 fn client(args: &AgentArgs) -> Result<reqwest::Client> {
@@ -549,5 +579,28 @@ async fn sender(
                 tokio::time::sleep(backoff).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clear_text_only_on_this_machine_or_when_allowed() {
+        for ok in [
+            "https://vitals.example.org",
+            "https://10.0.0.5:8443/vitals",
+            "http://127.0.0.1:8080",
+            "http://[::1]:8080/",
+            "http://localhost:8080",
+        ] {
+            assert!(server_url(ok, false).is_ok(), "{ok}");
+        }
+        let e = server_url("http://vitals.example.org", false).unwrap_err();
+        assert!(e.to_string().contains("unencrypted"), "{e}");
+        assert!(server_url("http://10.0.0.5:8080", true).is_ok());
+        assert!(server_url("ftp://vitals.example.org", true).is_err());
+        assert!(server_url("vitals.example.org:8443", false).is_err());
     }
 }

@@ -459,17 +459,16 @@ impl App {
                 None
             }
         };
-        // 2. The steps that can fail on the store, before anything is swapped. The engine
-        // rolls its rules back if their commit fails.
-        live.store
-            .upsert_assets(&assets)
-            .await
-            .context("reload refused: cannot store assets")?;
+        // 2. The one step that can fail on the store, before anything is swapped: the assets
+        // and the alert changes of the new rules in one commit. If it fails, nothing of it is
+        // stored and the engine rolls its rules back.
         let (rules, maintenance) = (rules_of(&cfg), cfg.maintenance.clone());
         live.pipeline
-            .with_engine(move |e, _, now, out| e.set_config(rules, maintenance, now, out))
+            .with_engine_and_assets(assets.clone(), move |e, _, now, out| {
+                e.set_config(rules, maintenance, now, out)
+            })
             .await
-            .context("reload refused: cannot store the alert changes of the new rules")?;
+            .context("reload refused: cannot store the assets and alert changes of the new configuration")?;
         // 3. Swap: nothing below can fail.
         live.state.sync_config(&assets, &check_kinds(&cfg, &checks));
         live.app.agents.configure(&cfg);

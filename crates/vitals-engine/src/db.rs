@@ -286,8 +286,54 @@ fn pg_date(r: &sqlx::postgres::PgRow, i: usize) -> Option<String> {
                 .checked_add_signed(chrono::TimeDelta::microseconds(us))?;
             Some(t.format("%Y-%m-%dT%H:%M:%S").to_string())
         }
+        "NUMERIC" => pg_numeric(<&[u8] as sqlx::Decode<sqlx::Postgres>>::decode(raw).ok()?),
         _ => None,
     }
+}
+
+/// NUMERIC's binary form as its digits (`12.50`, `-0.05`): digit count, weight (of the first
+/// base-10000 digit), sign, display scale, then the base-10000 digits, all big-endian.
+fn pg_numeric(b: &[u8]) -> Option<String> {
+    let rd = |i: usize| -> Option<i16> { Some(i16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?])) };
+    let n = usize::try_from(rd(0)?).ok()?;
+    let weight = i32::from(rd(2)?);
+    let sign = rd(4)? as u16;
+    let scale = usize::from(rd(6)? as u16);
+    if sign == 0xC000 {
+        return Some("NaN".into());
+    }
+    let digits = (0..n)
+        .map(|k| rd(8 + 2 * k).map(i32::from))
+        .collect::<Option<Vec<i32>>>()?;
+    // The base-10000 digit at position `p` (0: units, -1: first four decimals).
+    let at = |p: i32| -> i32 {
+        usize::try_from(weight - p)
+            .ok()
+            .and_then(|k| digits.get(k).copied())
+            .unwrap_or(0)
+    };
+    let mut out = String::new();
+    if sign == 0x4000 {
+        out.push('-');
+    }
+    if weight < 0 {
+        out.push('0');
+    } else {
+        out.push_str(&at(weight).to_string());
+        for p in (0..weight).rev() {
+            out.push_str(&format!("{:04}", at(p)));
+        }
+    }
+    if scale > 0 {
+        let mut frac = String::new();
+        for j in 1..=scale.div_ceil(4) {
+            frac.push_str(&format!("{:04}", at(-(j as i32))));
+        }
+        frac.truncate(scale);
+        out.push('.');
+        out.push_str(&frac);
+    }
+    Some(out)
 }
 
 fn my_rows(rows: &[sqlx::mysql::MySqlRow]) -> Result<Rows, String> {
@@ -330,7 +376,7 @@ fn my_text(r: &sqlx::mysql::MySqlRow, i: usize) -> Option<String> {
     my_date(r, i)
 }
 
-/// DATE, DATETIME and TIMESTAMP as PostgreSQL's are read (`1961-04-12`,
+/// DECIMAL as its digits; DATE, DATETIME and TIMESTAMP as PostgreSQL's are read (`1961-04-12`,
 /// `2024-03-01T08:30:00`), so a MariaDB copy of a date equals the same date from PostgreSQL
 /// or an HTTP source. Read from the raw value, so that no date feature of the driver is needed.
 fn my_date(r: &sqlx::mysql::MySqlRow, i: usize) -> Option<String> {
@@ -340,6 +386,11 @@ fn my_date(r: &sqlx::mysql::MySqlRow, i: usize) -> Option<String> {
         return None;
     }
     let kind = raw.type_info().name().to_string();
+    if kind == "DECIMAL" {
+        // Sent as its digits in both wire forms.
+        let bytes = <&[u8] as sqlx::Decode<sqlx::MySql>>::decode(raw).ok()?;
+        return std::str::from_utf8(bytes).ok().map(str::to_string);
+    }
     if !matches!(kind.as_str(), "DATE" | "DATETIME" | "TIMESTAMP") {
         return None;
     }
@@ -425,6 +476,28 @@ fn lite_query(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn numeric_binary_form_reads_as_its_digits() {
+        let num = |weight: i16, sign: u16, scale: u16, digits: &[i16]| {
+            let mut b = Vec::new();
+            for v in [digits.len() as i16, weight, sign as i16, scale as i16] {
+                b.extend_from_slice(&v.to_be_bytes());
+            }
+            for d in digits {
+                b.extend_from_slice(&d.to_be_bytes());
+            }
+            pg_numeric(&b)
+        };
+        assert_eq!(num(0, 0, 2, &[12, 5000]).as_deref(), Some("12.50"));
+        assert_eq!(num(-1, 0x4000, 2, &[500]).as_deref(), Some("-0.05"));
+        assert_eq!(num(2, 0, 0, &[1, 2345, 6789]).as_deref(), Some("123456789"));
+        assert_eq!(num(1, 0, 0, &[7]).as_deref(), Some("70000"));
+        assert_eq!(num(0, 0, 0, &[]).as_deref(), Some("0"));
+        assert_eq!(num(0, 0xC000, 0, &[]).as_deref(), Some("NaN"));
+        assert_eq!(pg_numeric(&[0, 1]), None);
+    }
+
     use super::*;
 
     #[test]

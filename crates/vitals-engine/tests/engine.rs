@@ -474,3 +474,115 @@ async fn the_demo_engine_has_three_sources_one_slow_one_changed() {
     assert_eq!(slow.status, Status::Ok, "{slow:?}");
     assert!(slow.value("fetch_ms").unwrap() >= 1500.0, "{slow:?}");
 }
+
+/// `sources_file` and `fetch = { type = "sql" }`: the list of sources is a CSV file naming each
+/// source's own database; the catalogue is an SQLite file; one source's database is SQLite, one
+/// PostgreSQL (whose copy of the patient was renamed), one is down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sources_from_a_file_fetched_by_sql_from_each_sources_own_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = |name: &str, sql: &str| {
+        let p = dir.path().join(name);
+        rusqlite::Connection::open(&p)
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap();
+        p
+    };
+    let catalogue = sqlite(
+        "catalogue.db",
+        "CREATE TABLE patients (id TEXT PRIMARY KEY, family TEXT, given TEXT, birth_date TEXT);
+         CREATE TABLE episodes (patient_id TEXT, source_id TEXT);
+         INSERT INTO patients VALUES ('P1', 'Almeida', 'Ana', '1961-04-12'),
+                                     ('P4', 'Dias', 'João', '1948-07-30'),
+                                     ('P9', 'Ferreira', 'Luís', '1955-05-05');
+         INSERT INTO episodes VALUES ('P1', 'hsj'), ('P4', 'hsm'), ('P9', 'hsx');",
+    );
+    let hsj = sqlite(
+        "hsj.db",
+        "CREATE TABLE doentes (nproc TEXT, apelido TEXT, nome TEXT, nascimento TEXT);
+         INSERT INTO doentes VALUES ('P1', 'ALMEIDA ', 'Ana', '1961-04-12');",
+    );
+    let hsm = Catalogue::new("sqlsource").await;
+    hsm.run(
+        "CREATE TABLE doentes (nproc TEXT, apelido TEXT, nome TEXT, nascimento DATE);
+         INSERT INTO doentes VALUES ('P4', 'Diaz', 'João', '1948-07-30');",
+    )
+    .await;
+    let down = closed_port();
+    let list = dir.path().join("sources.csv");
+    std::fs::write(
+        &list,
+        format!(
+            "id,name,dsn\nhsj,São João,sqlite:{}\nhsm,Santa Maria,{}\nhsx,Down,postgres://postgres@{down}/none\n",
+            hsj.display(),
+            hsm.dsn
+        ),
+    )
+    .unwrap();
+    let text = format!(
+        r#"
+[[source_set]]
+id = "rts"
+catalogue = "sqlite:{cat}"
+sources_file = "{list}"
+probe_patients = 1
+assign_query = "SELECT patient_id FROM episodes WHERE source_id = :source ORDER BY patient_id"
+catalogue_query = "SELECT family, given, birth_date FROM patients WHERE id = :patient"
+timeout = "3s"
+fetch = {{ type = "sql", dsn = "{{source.dsn}}", query = "SELECT apelido AS family, nome AS given, nascimento AS birth_date FROM doentes WHERE nproc = :patient" }}
+
+[[source_set.field]]
+name = "family"
+source = "family"
+catalogue = "family"
+normalise = ["trim", "case"]
+
+[[source_set.field]]
+name = "given"
+source = "given"
+catalogue = "given"
+
+[[source_set.field]]
+name = "birth_date"
+source = "birth_date"
+catalogue = "birth_date"
+normalise = ["date"]
+"#,
+        cat = catalogue.display(),
+        list = list.display(),
+    );
+    let cfg = vitals_config::Config::parse(&text, &|_| None)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .engine;
+    let es = engine_store(&dir);
+    let set = Arc::new(SourceSet::new(cfg.source_sets[0].clone(), es.clone()).unwrap());
+    let (_, diff) = set.refresh(Timestamp(1_000)).await;
+    assert_eq!(
+        diff.expect("the file was read").appeared,
+        vec!["hsj", "hsm", "hsx"]
+    );
+    assert_eq!(patients(&*es, "hsm"), vec!["P4"]);
+    let obs = set.probe_round(vitals_core::SystemClock::now()).await;
+    let by: HashMap<&str, &Observation> = obs.iter().map(|o| (o.asset.as_str(), o)).collect();
+    let ok = by["rts.hsj"];
+    assert_eq!(ok.status, Status::Ok, "{ok:?}");
+    assert_eq!(ok.reason, "1 probe patient re-integrated; all fields agree");
+    let changed = by["rts.hsm"];
+    assert_eq!(changed.status, Status::Warn, "{changed:?}");
+    assert_eq!(changed.reason, "fields differ: family");
+    let text = serde_json::to_string(changed).unwrap();
+    assert!(!text.contains("Diaz") && !text.contains("Dias"), "{text}");
+    let dead = by["rts.hsx"];
+    assert_eq!(dead.status, Status::Crit, "{dead:?}");
+    assert_eq!(dead.value("available"), Some(0.0));
+    // A source added to the file appears at the next refresh; one removed disappears.
+    std::fs::write(
+        &list,
+        format!("id,name,dsn\nhsj,São João,sqlite:{}\n", hsj.display()),
+    )
+    .unwrap();
+    let (_, diff) = set.refresh(Timestamp(2_000)).await;
+    assert_eq!(diff.unwrap().disappeared, vec!["hsm", "hsx"]);
+    hsm.drop_db().await;
+}

@@ -126,3 +126,35 @@ async fn mariadb_dates_equal_postgresql_and_http_dates() {
     assert_eq!(text(&plain, "cast_date").as_deref(), Some("1961-04-12"));
     assert_eq!(nulls.rows[0], vec![None, None], "NULL dates stay absent");
 }
+
+/// DECIMAL (MariaDB) and NUMERIC (PostgreSQL) columns read as their digits, with and without a
+/// bound parameter, so a catalogue's amount or code kept as a decimal compares like text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decimals_read_as_their_digits_from_mariadb_and_postgresql() {
+    let server = sqlx::MySqlPool::connect("mysql://root@127.0.0.1:3306")
+        .await
+        .unwrap();
+    server
+        .execute("CREATE DATABASE IF NOT EXISTS vitals_engine_test")
+        .await
+        .unwrap();
+    server.close().await;
+    let my = Db::open(MY, 2, T).unwrap();
+    let pg = Db::open(PG, 2, T).unwrap();
+    let sql_my = "SELECT CAST(12.50 AS DECIMAL(10,2)) AS d, CAST(-0.05 AS DECIMAL(6,3)) AS n, \
+                  CAST(:patient AS DECIMAL(12,0)) AS i";
+    let sql_pg = "SELECT 12.50::numeric(10,2) AS d, (-0.05)::numeric(6,3) AS n, \
+                  CAST(:patient AS numeric) AS i, 'NaN'::numeric AS x";
+    for (db, sql, n) in [(&my, sql_my, "-0.050"), (&pg, sql_pg, "-0.050")] {
+        let rows = db.query(sql, &[("patient", "123456789")], T).await.unwrap();
+        let text = |col: &str| rows.rows[0][rows.column(col).unwrap()].clone();
+        assert_eq!(text("d").as_deref(), Some("12.50"), "{sql}");
+        assert_eq!(text("n").as_deref(), Some(n), "{sql}");
+        assert_eq!(text("i").as_deref(), Some("123456789"), "{sql}");
+    }
+    let rows = pg
+        .query("SELECT 'NaN'::numeric AS x", &[], T)
+        .await
+        .unwrap();
+    assert_eq!(rows.rows[0][0].as_deref(), Some("NaN"));
+}

@@ -125,7 +125,8 @@ type PushReply = oneshot::Sender<Result<PushReport, PushError>>;
 
 enum Msg {
     Obs(Observation),
-    Engine(EngineCall, EngineReply),
+    /// An engine call, and asset records committed with its output.
+    Engine(EngineCall, Vec<AssetRecord>, EngineReply),
     Push(Vec<Pushed>, Option<Origin>, PushReply),
     Health(
         HealthOp,
@@ -285,11 +286,25 @@ impl Pipeline {
         R: Send + 'static,
         F: FnOnce(&mut Engine, &dyn Assets, Timestamp, &mut Output) -> R + Send + 'static,
     {
+        self.with_engine_and_assets(Vec::new(), f).await
+    }
+
+    /// [`with_engine`](Self::with_engine), with `assets` stored in the same commit as `f`'s
+    /// output: both or neither (a reload's new assets and the alert changes of its rules).
+    pub async fn with_engine_and_assets<R, F>(
+        &self,
+        assets: Vec<AssetRecord>,
+        f: F,
+    ) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Engine, &dyn Assets, Timestamp, &mut Output) -> R + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
         let call: EngineCall =
             Box::new(move |e, a, now, out| Box::new(f(e, a, now, out)) as Box<dyn Any + Send>);
         self.tx
-            .send(Msg::Engine(call, tx))
+            .send(Msg::Engine(call, assets, tx))
             .await
             .map_err(|_| StoreError::Closed)?;
         let any = rx.await.map_err(|_| StoreError::Closed)??;
@@ -709,7 +724,10 @@ impl Worker {
                                 }
                             }
                             Msg::Flush(f) => round.flushes.push(f),
-                            Msg::Engine(call, reply) => round.engine_calls.push((call, reply)),
+                            Msg::Engine(call, assets, reply) => {
+                                round.batch.assets.extend(assets);
+                                round.engine_calls.push((call, reply));
+                            }
                         }
                     }
                     self.decide(&mut round);
@@ -795,7 +813,10 @@ impl Worker {
                     }
                 }
                 Msg::Flush(f) => round.flushes.push(f),
-                Msg::Engine(call, reply) => round.engine_calls.push((call, reply)),
+                Msg::Engine(call, assets, reply) => {
+                    round.batch.assets.extend(assets);
+                    round.engine_calls.push((call, reply));
+                }
             }
         }
         self.decide(&mut round);

@@ -219,3 +219,23 @@ async fn a_reload_that_works_replaces_everything_at_once() {
         String::from_utf8_lossy(&body)
     );
 }
+
+#[tokio::test]
+async fn a_reload_refused_at_the_store_stores_nothing_of_it() {
+    let t = start().await;
+    // The new assets and the alert changes of the new rules are one commit; a store that
+    // refuses it keeps neither.
+    let text = changed(t.dir(), "[[asset]]\nid = \"added\"\n");
+    vitals_store_sqlite::failpoints::refuse_writes(true);
+    let refused = t.reload(&text).await;
+    vitals_store_sqlite::failpoints::refuse_writes(false);
+    let e = refused.unwrap_err().to_string();
+    assert!(e.contains("reload refused"), "{e}");
+    assert_unchanged(&t).await;
+    let stored = |list: Vec<vitals_store::AssetRecord>| list.into_iter().any(|a| a.id == "added");
+    assert!(!stored(t.store().assets().await.unwrap()));
+    // Once the store takes writes again, the same configuration loads whole.
+    t.reload(&text).await.unwrap();
+    assert!(stored(t.store().assets().await.unwrap()));
+    assert_eq!(checks_of_web(&t), ["new", "old"]);
+}

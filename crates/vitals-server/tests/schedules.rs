@@ -362,3 +362,81 @@ catalogue = "family"
     assert!(t.state().site.engine().is_none());
     t.stop().await;
 }
+
+/// The asset page's schedule form: set an interval, then remove it; without the page's CSRF
+/// token nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_asset_pages_schedule_form_sets_and_removes_an_override() {
+    let mut t = spawn_app(&config(closed_port())).await;
+    let page = |path: &'static str| {
+        let t = &t;
+        async move {
+            t.client
+                .get(format!("{}{path}", t.url))
+                .bearer_auth(ADMIN)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let body = page("/assets/web").await;
+    assert!(
+        body.contains("action=\"/assets/web/checks/slow/schedule\""),
+        "{body}"
+    );
+    let at = body.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    let csrf = &body[at..at + body[at..].find('"').unwrap()];
+    let post = |path: &'static str, form: String| {
+        let t = &t;
+        async move {
+            t.client
+                .post(format!("{}{path}", t.url))
+                .bearer_auth(ADMIN)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let effective = || async {
+        let (_, v) = call(&t, ADMIN, Method::GET, "/api/v1/schedules", None).await;
+        slow_of(&v)["effective"].clone()
+    };
+    let r = post(
+        "/assets/web/checks/slow/schedule",
+        "kind=interval&value=5s".into(),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(effective().await, json!({"interval": "1h"}));
+    let r = post(
+        "/assets/web/checks/slow/schedule",
+        format!("kind=interval&value=5s&csrf={csrf}"),
+    )
+    .await;
+    // Redirected back to the page's schedules, which shows the override.
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.url().path(), "/assets/web");
+    assert_eq!(effective().await, json!({"interval": "5s"}));
+    assert!(page("/assets/web").await.contains("overridden"));
+    // A bad value is a page naming it, and changes nothing.
+    let r = post(
+        "/assets/web/checks/slow/schedule",
+        format!("kind=interval&value=soon&csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(effective().await, json!({"interval": "5s"}));
+    let r = post(
+        "/assets/web/checks/slow/schedule/remove",
+        format!("csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(effective().await, json!({"interval": "1h"}));
+    t.stop().await;
+}

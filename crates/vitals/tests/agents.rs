@@ -108,13 +108,24 @@ fn serve(dir: &Path, config: &Path, addr: &str, env: &[(&str, String)]) -> Proc 
 }
 
 fn agent(dir: &Path, addr: &str, location: &str, env: &[(&str, String)]) -> Proc {
+    agent_at(dir, &format!("http://{addr}"), location, &[], env)
+}
+
+/// An agent for `server` (a URL) with further command-line arguments.
+fn agent_at(
+    dir: &Path,
+    server: &str,
+    location: &str,
+    extra: &[&str],
+    env: &[(&str, String)],
+) -> Proc {
     let data = dir.join(format!("agent-{location}"));
     let log = dir.join(format!("agent-{location}-{}.log", free_port()));
     let mut cmd = Command::new(BIN);
     cmd.args([
         "agent",
         "--server",
-        &format!("http://{addr}"),
+        server,
         "--location",
         location,
         "--data-dir",
@@ -128,6 +139,7 @@ fn agent(dir: &Path, addr: &str, location: &str, env: &[(&str, String)]) -> Proc
         "--batch",
         "20",
     ])
+    .args(extra)
     .env("VITALS_AGENT_TOKEN", token_of(location))
     .env("VITALS_LOG", "info")
     .stdout(Stdio::null())
@@ -640,4 +652,111 @@ fn assignment_is_versioned_and_followed_on_reload() {
     assert_eq!(code, 200, "a new version after the reload");
     a.stop();
     server.stop();
+}
+
+/// Over HTTPS with the site's own CA (`--ca-cert`) the agent fetches its checks and delivers
+/// results; without that CA it is refused by the certificate check and sends nothing. A plain
+/// `http://` server beyond this machine is refused before anything is sent.
+#[test]
+fn https_with_the_sites_ca_and_never_clear_text_across_the_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = common::pki("Vitals Agent Test CA");
+    let p = |n: &str| dir.path().join(n);
+    std::fs::write(p("ca.pem"), ca).unwrap();
+    std::fs::write(p("cert.pem"), cert).unwrap();
+    std::fs::write(p("key.pem"), key).unwrap();
+    let cfg = config(dir.path(), &["site-a", "site-b"], "1m", "");
+    let text = std::fs::read_to_string(&cfg).unwrap().replacen(
+        "[server]\n",
+        "[server]\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n",
+        1,
+    ) + &ONE_CHECK.replace("[\"site-a\"]", "[\"site-a\", \"site-b\"]");
+    std::fs::write(&cfg, text).unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let tgt = target();
+    let log = p("serve-tls.log");
+    let mut server = Command::new(BIN)
+        .args([
+            "serve",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--listen",
+            &addr,
+        ])
+        .current_dir(dir.path())
+        .env("TARGET", &tgt)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let monitor = format!("https://{addr}/monitor");
+    let up = wait_until(30, || {
+        common::vitals(&[
+            "probe",
+            &monitor,
+            "--ca-file",
+            p("ca.pem").to_str().unwrap(),
+            "--health",
+            "none",
+        ])
+        .0 == 0
+    });
+    let debug = [
+        ("VITALS_LOG", "info,vitals_agent=debug".to_string()),
+        ("TARGET", tgt.clone()),
+    ];
+    let trusting = agent_at(
+        dir.path(),
+        &format!("https://{addr}"),
+        "site-a",
+        &["--ca-cert", p("ca.pem").to_str().unwrap()],
+        &debug,
+    );
+    let untrusting = agent_at(
+        dir.path(),
+        &format!("https://{addr}"),
+        "site-b",
+        &[],
+        &debug,
+    );
+    // A debug line per answered request; an empty one is the agent's heartbeat.
+    let delivered = up
+        && wait_until(30, || {
+            trusting
+                .log()
+                .lines()
+                .any(|l| l.contains("results delivered") && !l.contains("sent=0 "))
+        });
+    // The other agent has tried for as long: its fetches and sends fail at the certificate.
+    let refused = wait_until(10, || untrusting.log().contains("assignment not fetched"));
+    let (a_log, b_log) = (trusting.stop(), untrusting.stop());
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(
+        up,
+        "HTTPS server did not come up: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert!(delivered && logged(&a_log, "delivered") > 0, "{a_log}");
+    assert!(refused, "{b_log}");
+    assert!(b_log.to_lowercase().contains("certificate"), "{b_log}");
+    assert_eq!(logged(&b_log, "delivered"), 0, "{b_log}");
+
+    // Clear text to another machine: refused at start, naming why and the way out.
+    let (code, _, err) = common::vitals(&[
+        "agent",
+        "--server",
+        "http://192.0.2.1:8080",
+        "--location",
+        "site-c",
+        "--token",
+        "t",
+        "--data-dir",
+        p("agent-site-c").to_str().unwrap(),
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("unencrypted") && err.contains("--allow-http"),
+        "{err}"
+    );
 }
