@@ -265,3 +265,40 @@ pub fn spawn_owned(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(id: &str, alert: i64) -> OutboxItem {
+        let mut n = Notification::test("ops", "t", Timestamp(0), None);
+        n.id = id.to_string();
+        n.alerts[0].alert_id = alert;
+        OutboxItem {
+            id: id.to_string(),
+            notifier: "ops".into(),
+            group_key: "g".into(),
+            not_before: Timestamp(0),
+            notification: n,
+            state: OutboxState::Pending,
+            attempts: 0,
+            next_attempt: Timestamp(0),
+            last_error: None,
+            recipients: vec![],
+            detail: None,
+            sent: None,
+        }
+    }
+
+    #[test]
+    fn a_merged_notification_has_its_own_id_stable_across_retries() {
+        let (a, b) = (item("n-1", 1), item("n-2", 2));
+        assert_eq!(merge(std::slice::from_ref(&a)).id, "n-1");
+        let m = merge(&[a.clone(), b.clone()]);
+        assert!(m.id.starts_with("group-") && m.id != "n-1" && m.id != "n-2");
+        assert_eq!(m.alerts.len(), 2);
+        // A retry may claim the same items in another order: the receiver sees the same id.
+        assert_eq!(merge(&[b, a.clone()]).id, m.id);
+        assert_ne!(merge(&[a, item("n-3", 3)]).id, m.id);
+    }
+}

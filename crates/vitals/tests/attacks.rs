@@ -444,6 +444,15 @@ fn guessing_tokens_is_throttled_per_source() {
         .collect();
     assert!(codes[..20].iter().all(|c| *c == 401), "{codes:?}");
     assert!(codes[20..].iter().all(|c| *c == 429), "{codes:?}");
+    // Dozens of failures, one log line per source in the minute (the rest are counted).
+    let log = s.stop();
+    for source in ["127.0.0.3", "127.0.0.5"] {
+        let lines = log
+            .lines()
+            .filter(|l| l.contains("failed authentication") && l.contains(source))
+            .count();
+        assert_eq!(lines, 1, "{source}: {log}");
+    }
 }
 
 #[test]
@@ -1158,6 +1167,106 @@ fn a_removed_notifier_keeps_its_queued_notifications() {
         .is_some_and(|n| n["state"] == "sent")));
     let log = s.stop();
     assert!(log.contains("not configured"), "{log}");
+}
+
+// --- 11. Everything that grows has retention -----------------------------------------------
+
+/// Resolved alerts and their events, delivered notifications and the audit log (archived to a
+/// compressed file first) go once they are older than `[retention]` says, through the running
+/// server's cleanup; open alerts and recent rows stay. (Unused texts and value names: the
+/// in-process soak in vitals-scheduler's retention tests.)
+#[test]
+fn what_grows_is_deleted_by_retention_and_the_audit_archived_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("audit-archive");
+    let config = format!(
+        "[server]\nself_check = false\n\
+         [retention]\nalerts = \"1s\"\nnotifications = \"1s\"\naudit = \"1s\"\naudit_archive = {:?}\n\
+         [[notifier]]\nid = \"file\"\ntype = \"logfile\"\npath = \"alerts.log\"\n\
+         [[rule]]\nid = \"r\"\nnotifiers = [\"file\"]\n{}",
+        archive.display().to_string(),
+        tokens()
+    );
+    let path = dir.path().join("vitals.toml");
+    std::fs::write(&path, config).unwrap();
+    let s = Server::start(dir.path(), &path);
+    let a = &s.addr;
+    let admin = bearer(ADMIN);
+    let h = [
+        ("Authorization", admin.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let push = |asset: &str, status: &str, n: u32| {
+        let body = format!(
+            r#"{{"results":[{{"asset":"{asset}","check":"up","status":"{status}","reason":"answer {n}"}}]}}"#
+        );
+        assert_eq!(call(a, "POST", "/api/v1/results", &h, &body).status, 200);
+    };
+    // One alert fires and resolves; another fires and stays open.
+    push("db", "crit", 1);
+    push("db", "ok", 2);
+    push("web", "crit", 3);
+    let list = |path: &str, key: &str| -> Vec<serde_json::Value> {
+        call(a, "GET", path, &h, "").json()[key]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert!(
+        wait_until(20, || {
+            let n = list("/api/v1/notifications", "notifications");
+            n.len() >= 2 && n.iter().all(|x| x["state"] == "sent")
+        }),
+        "{:?}",
+        list("/api/v1/notifications", "notifications")
+    );
+    assert_eq!(list("/api/v1/alerts?state=resolved", "alerts").len(), 1);
+    // Audited admin actions.
+    let r = call(
+        a,
+        "POST",
+        "/api/v1/silences",
+        &h,
+        r#"{"matchers":{"assets":["db"]},"duration":"1h","author":"a","comment":"c"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let audited = list("/api/v1/audit", "audit").len();
+    assert!(audited >= 1, "nothing audited");
+    std::thread::sleep(Duration::from_millis(2500));
+    let r = call(a, "POST", "/api/v1/jobs/cleanup", &h, "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["run"]["status"], "done", "{}", r.body);
+    assert!(
+        list("/api/v1/alerts?state=resolved", "alerts").is_empty(),
+        "resolved alert kept"
+    );
+    let open = list("/api/v1/alerts?state=firing", "alerts");
+    assert_eq!(open.len(), 1, "the open alert must stay: {open:?}");
+    assert!(
+        list("/api/v1/notifications", "notifications")
+            .iter()
+            .all(|n| n["state"] != "sent"),
+        "delivered notifications kept"
+    );
+    // The audit rows older than a second went to a compressed archive first; what the cleanup
+    // request itself added is recent and stays.
+    let left = list("/api/v1/audit", "audit");
+    assert!(
+        left.iter()
+            .all(|e| !e.to_string().contains("/api/v1/silences")),
+        "{left:?}"
+    );
+    let archived: Vec<_> = std::fs::read_dir(&archive)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(
+        archived
+            .iter()
+            .any(|p| p.to_string_lossy().ends_with(".jsonl.gz")
+                && std::fs::metadata(p).is_ok_and(|m| m.len() > 0)),
+        "{archived:?}"
+    );
+    s.stop();
 }
 
 // --- 9/10. A full disk ------------------------------------------------------------------------
