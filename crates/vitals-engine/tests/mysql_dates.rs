@@ -13,6 +13,18 @@ const MY: &str = "mysql://root@127.0.0.1:3306/vitals_engine_test";
 const PG: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const T: Duration = Duration::from_secs(10);
 
+/// Makes the tests' database (a fresh MariaDB has no `test` database).
+async fn own_database() {
+    let server = sqlx::MySqlPool::connect("mysql://root@127.0.0.1:3306")
+        .await
+        .unwrap();
+    server
+        .execute("CREATE DATABASE IF NOT EXISTS vitals_engine_test")
+        .await
+        .unwrap();
+    server.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_dates_equal_postgresql_and_http_dates() {
     let table = format!(
@@ -24,14 +36,7 @@ async fn mariadb_dates_equal_postgresql_and_http_dates() {
             .as_nanos()
             % 1_000_000_000
     );
-    let server = sqlx::MySqlPool::connect("mysql://root@127.0.0.1:3306")
-        .await
-        .unwrap();
-    server
-        .execute("CREATE DATABASE IF NOT EXISTS vitals_engine_test")
-        .await
-        .unwrap();
-    server.close().await;
+    own_database().await;
     let admin = sqlx::MySqlPool::connect(MY).await.unwrap();
     admin
         .execute(
@@ -131,14 +136,7 @@ async fn mariadb_dates_equal_postgresql_and_http_dates() {
 /// bound parameter, so a catalogue's amount or code kept as a decimal compares like text.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decimals_read_as_their_digits_from_mariadb_and_postgresql() {
-    let server = sqlx::MySqlPool::connect("mysql://root@127.0.0.1:3306")
-        .await
-        .unwrap();
-    server
-        .execute("CREATE DATABASE IF NOT EXISTS vitals_engine_test")
-        .await
-        .unwrap();
-    server.close().await;
+    own_database().await;
     let my = Db::open(MY, 2, T).unwrap();
     let pg = Db::open(PG, 2, T).unwrap();
     let sql_my = "SELECT CAST(12.50 AS DECIMAL(10,2)) AS d, CAST(-0.05 AS DECIMAL(6,3)) AS n, \

@@ -234,6 +234,34 @@ impl System {
         v
     }
 
+    /// Delivers what the outbox holds through the e-mail notifier to `sink` (the support team
+    /// as the static recipient, the nodes' contacts added); returns how many items it handled.
+    async fn send_mails(&self, sink: &Sink) -> usize {
+        let spec = vitals_core::notify::NotifierSpec::Email(vitals_core::notify::EmailSpec {
+            smtp_host: "127.0.0.1".into(),
+            smtp_port: Some(sink.port),
+            tls: vitals_core::notify::SmtpTls::None,
+            username: None,
+            password: None,
+            from: "AKTIN Monitoring <monitoring@aktin.example>".into(),
+            to: vec!["support@aktin.example".into()],
+            to_contacts: true,
+            subject_prefix: None,
+            template_dir: None,
+            timeout: std::time::Duration::from_secs(10),
+            ca_file: None,
+        });
+        let mail = Mail(vitals_notify::build("mail", &spec).unwrap());
+        vitals_alert::outbox::deliver_due(
+            &*self.f.store,
+            &mail,
+            vitals_alert::outbox::LOCAL_OWNER,
+            &vitals_core::SystemClock,
+        )
+        .await
+        .unwrap()
+    }
+
     fn file(&self, rel: &str) -> String {
         std::fs::read_to_string(self.workdir.path().join(rel)).unwrap_or_default()
     }
@@ -276,30 +304,7 @@ async fn one_mail_per_clinic_through_a_real_smtp_server() {
     online(&s.f, 5, now, H);
     s.collect(now).await;
 
-    let spec = vitals_core::notify::NotifierSpec::Email(vitals_core::notify::EmailSpec {
-        smtp_host: "127.0.0.1".into(),
-        smtp_port: Some(sink.port),
-        tls: vitals_core::notify::SmtpTls::None,
-        username: None,
-        password: None,
-        from: "AKTIN Monitoring <monitoring@aktin.example>".into(),
-        to: vec!["support@aktin.example".into()],
-        to_contacts: true,
-        subject_prefix: None,
-        template_dir: None,
-        timeout: std::time::Duration::from_secs(10),
-        ca_file: None,
-    });
-    let mail = Mail(vitals_notify::build("mail", &spec).unwrap());
-    let handled = vitals_alert::outbox::deliver_due(
-        &*s.f.store,
-        &mail,
-        vitals_alert::outbox::LOCAL_OWNER,
-        &vitals_core::SystemClock,
-    )
-    .await
-    .unwrap();
-    assert_eq!(handled, 4);
+    assert_eq!(s.send_mails(&sink).await, 4);
 
     let msgs = sink.messages();
     assert_eq!(msgs.len(), 4, "one mail per node and state, never combined");
@@ -548,30 +553,7 @@ async fn english_mails_and_the_outdated_version_repeats_then_clears() {
         seen = all.len();
         if d == 0 {
             // The day's three mails through a real SMTP server, in English.
-            let spec = vitals_core::notify::NotifierSpec::Email(vitals_core::notify::EmailSpec {
-                smtp_host: "127.0.0.1".into(),
-                smtp_port: Some(sink.port),
-                tls: vitals_core::notify::SmtpTls::None,
-                username: None,
-                password: None,
-                from: "AKTIN Monitoring <monitoring@aktin.example>".into(),
-                to: vec!["support@aktin.example".into()],
-                to_contacts: true,
-                subject_prefix: None,
-                template_dir: None,
-                timeout: std::time::Duration::from_secs(10),
-                ca_file: None,
-            });
-            let mail = Mail(vitals_notify::build("mail", &spec).unwrap());
-            let handled = vitals_alert::outbox::deliver_due(
-                &*s.f.store,
-                &mail,
-                vitals_alert::outbox::LOCAL_OWNER,
-                &vitals_core::SystemClock,
-            )
-            .await
-            .unwrap();
-            assert_eq!(handled, 3);
+            assert_eq!(s.send_mails(&sink).await, 3);
             let msgs = sink.messages();
             let by_to: BTreeMap<String, &serde_json::Value> =
                 msgs.iter().map(|m| (header(m, "To"), m)).collect();

@@ -406,37 +406,38 @@ async fn the_asset_pages_schedule_form_sets_and_removes_an_override() {
         let (_, v) = call(&t, ADMIN, Method::GET, "/api/v1/schedules", None).await;
         slow_of(&v)["effective"].clone()
     };
-    let r = post(
-        "/assets/web/checks/slow/schedule",
-        "kind=interval&value=5s".into(),
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    assert_eq!(effective().await, json!({"interval": "1h"}));
-    let r = post(
-        "/assets/web/checks/slow/schedule",
-        format!("kind=interval&value=5s&csrf={csrf}"),
-    )
-    .await;
-    // Redirected back to the page's schedules, which shows the override.
-    assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.url().path(), "/assets/web");
-    assert_eq!(effective().await, json!({"interval": "5s"}));
-    assert!(page("/assets/web").await.contains("overridden"));
-    // A bad value is a page naming it, and changes nothing.
-    let r = post(
-        "/assets/web/checks/slow/schedule",
-        format!("kind=interval&value=soon&csrf={csrf}"),
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(effective().await, json!({"interval": "5s"}));
-    let r = post(
-        "/assets/web/checks/slow/schedule/remove",
-        format!("csrf={csrf}"),
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(effective().await, json!({"interval": "1h"}));
+    const SET: &str = "/assets/web/checks/slow/schedule";
+    const REMOVE: &str = "/assets/web/checks/slow/schedule/remove";
+    // (form action, form, answer after redirects, effective schedule after it)
+    let steps = [
+        // Without the page's CSRF token: refused, nothing changes.
+        (SET, "kind=interval&value=5s".to_string(), 403, "1h"),
+        // Set: redirected back to the page.
+        (
+            SET,
+            format!("kind=interval&value=5s&csrf={csrf}"),
+            200,
+            "5s",
+        ),
+        // A bad value: a page naming it, nothing changes.
+        (
+            SET,
+            format!("kind=interval&value=soon&csrf={csrf}"),
+            400,
+            "5s",
+        ),
+        (REMOVE, format!("csrf={csrf}"), 200, "1h"),
+    ];
+    for (action, form, status, interval) in steps {
+        let r = post(action, form.clone()).await;
+        assert_eq!(r.status().as_u16(), status, "{action} {form}");
+        if status == 200 {
+            assert_eq!(r.url().path(), "/assets/web");
+        }
+        assert_eq!(effective().await, json!({ "interval": interval }), "{form}");
+        if interval == "5s" {
+            assert!(page("/assets/web").await.contains("overridden"));
+        }
+    }
     t.stop().await;
 }
