@@ -281,6 +281,21 @@ fn online(f: &Fixture, id: u64, now: Timestamp, write_age: i64) {
     );
 }
 
+/// A node that reports and imports at `at`, day `d` of a test (its counters grow every day, so
+/// it is not TESTING).
+fn report_on(f: &Fixture, id: u64, at: Timestamp, d: i64) {
+    f.broker.set_contact(id, Some(at));
+    f.broker.set_stats(
+        id,
+        stats(
+            t("2024-01-01T00:00:00Z"),
+            1_000 + 10 * (d + 10),
+            0,
+            Some(at),
+        ),
+    );
+}
+
 /// A node silent since `since` (its statistics still answer, as the broker keeps them).
 fn offline(f: &Fixture, id: u64, since: Timestamp) {
     f.broker.set_contact(id, Some(since));
@@ -395,20 +410,8 @@ async fn repeats_after_the_interval_clearing_and_state_changes() {
         s.f.broker.add_node(id, &format!("Node {id}"));
     }
     let at = |d: i64| day0.add_millis(d * DAY);
-    // A node that reports and imports on day `d` (its counters grow every day, so it is not
-    // TESTING); a node that does not keeps its last contact and statistics.
-    let report = |f: &Fixture, id: u64, d: i64| {
-        f.broker.set_contact(id, Some(at(d)));
-        f.broker.set_stats(
-            id,
-            stats(
-                t("2024-01-01T00:00:00Z"),
-                1_000 + 10 * (d + 10),
-                0,
-                Some(at(d)),
-            ),
-        );
-    };
+    // A node that does not report keeps its last contact and statistics.
+    let report = |f: &Fixture, id: u64, d: i64| report_on(f, id, at(d), d);
     let mut mails_seen = 0;
     let mut new_mails = Vec::new();
     // Six days of history in which everyone imports; then, from day 0:
@@ -508,19 +511,7 @@ async fn english_mails_and_the_outdated_version_repeats_then_clears() {
             .collect();
         f.broker.set_resource(id, "versions", &m);
     };
-    // A node that reports and imports on day `d` (its counters grow, so it is not TESTING).
-    let report = |f: &Fixture, id: u64, d: i64| {
-        f.broker.set_contact(id, Some(at(d)));
-        f.broker.set_stats(
-            id,
-            stats(
-                t("2024-01-01T00:00:00Z"),
-                1_000 + 10 * (d + 10),
-                0,
-                Some(at(d)),
-            ),
-        );
-    };
+    let report = |f: &Fixture, id: u64, d: i64| report_on(f, id, at(d), d);
     let mut new_mails = Vec::new();
     let mut seen = 0;
     // Five days in which everyone imports, then from day 0: 1 OFFLINE (silent since day -2),

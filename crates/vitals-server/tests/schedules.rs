@@ -96,6 +96,19 @@ async fn until_observations(t: &TestApp, n: u64) -> u64 {
     panic!("fewer than {n} observations within 20 s");
 }
 
+/// The asset page of `web`, as the admin sees it.
+async fn asset_page(t: &TestApp) -> String {
+    t.client
+        .get(format!("{}/assets/web", t.url))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 fn slow_of(v: &Value) -> Value {
     v["schedules"]
         .as_array()
@@ -224,16 +237,7 @@ async fn a_checks_schedule_override_applies_at_once_survives_a_restart_and_is_re
     assert_eq!(v["schedule"]["effective"], json!({"cron": "0 3 * * *"}));
 
     // The asset page shows it as differing from the file, with a way to remove it.
-    let page = t
-        .client
-        .get(format!("{}/assets/web", t.url))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = asset_page(&t).await;
     assert!(
         page.contains("<code>every 1s</code> <strong class=\"override\">overridden</strong> (the file says <code>every 1h</code>)"),
         "{page}"
@@ -368,21 +372,7 @@ catalogue = "family"
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_asset_pages_schedule_form_sets_and_removes_an_override() {
     let mut t = spawn_app(&config(closed_port())).await;
-    let page = |path: &'static str| {
-        let t = &t;
-        async move {
-            t.client
-                .get(format!("{}{path}", t.url))
-                .bearer_auth(ADMIN)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap()
-        }
-    };
-    let body = page("/assets/web").await;
+    let body = asset_page(&t).await;
     assert!(
         body.contains("action=\"/assets/web/checks/slow/schedule\""),
         "{body}"
@@ -436,7 +426,7 @@ async fn the_asset_pages_schedule_form_sets_and_removes_an_override() {
         }
         assert_eq!(effective().await, json!({ "interval": interval }), "{form}");
         if interval == "5s" {
-            assert!(page("/assets/web").await.contains("overridden"));
+            assert!(asset_page(&t).await.contains("overridden"));
         }
     }
     t.stop().await;
