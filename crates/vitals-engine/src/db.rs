@@ -108,7 +108,7 @@ impl Db {
                         q = q.bind(v.as_str());
                     }
                     let rows = q.fetch_all(pool).await.map_err(|e| describe(&e))?;
-                    pg_rows(&rows)
+                    rows_of(&rows, pg_text)
                 }
                 Db::My(pool) => {
                     let (text, values) = bind_named(sql, params, Placeholder::Question);
@@ -117,7 +117,7 @@ impl Db {
                         q = q.bind(v.as_str());
                     }
                     let rows = q.fetch_all(pool).await.map_err(|e| describe(&e))?;
-                    my_rows(&rows)
+                    rows_of(&rows, my_text)
                 }
                 Db::Lite(conn) => {
                     let (text, values) = bind_named(sql, params, Placeholder::Question);
@@ -224,7 +224,11 @@ fn too_many(n: usize) -> Result<(), String> {
     }
 }
 
-fn pg_rows(rows: &[sqlx::postgres::PgRow]) -> Result<Rows, String> {
+/// A driver's rows as text, each cell read by `text` (the driver's own conversions).
+fn rows_of<R: sqlx::Row>(
+    rows: &[R],
+    text: fn(&R, usize) -> Option<String>,
+) -> Result<Rows, String> {
     too_many(rows.len())?;
     let mut out = Rows::default();
     if let Some(first) = rows.first() {
@@ -235,11 +239,8 @@ fn pg_rows(rows: &[sqlx::postgres::PgRow]) -> Result<Rows, String> {
             .collect();
     }
     for r in rows {
-        let mut row = Vec::with_capacity(out.columns.len());
-        for i in 0..out.columns.len() {
-            row.push(pg_text(r, i));
-        }
-        out.rows.push(row);
+        out.rows
+            .push((0..out.columns.len()).map(|i| text(r, i)).collect());
     }
     Ok(out)
 }
@@ -334,26 +335,6 @@ fn pg_numeric(b: &[u8]) -> Option<String> {
         out.push_str(&frac);
     }
     Some(out)
-}
-
-fn my_rows(rows: &[sqlx::mysql::MySqlRow]) -> Result<Rows, String> {
-    too_many(rows.len())?;
-    let mut out = Rows::default();
-    if let Some(first) = rows.first() {
-        out.columns = first
-            .columns()
-            .iter()
-            .map(|c| c.name().to_string())
-            .collect();
-    }
-    for r in rows {
-        let mut row = Vec::with_capacity(out.columns.len());
-        for i in 0..out.columns.len() {
-            row.push(my_text(r, i));
-        }
-        out.rows.push(row);
-    }
-    Ok(out)
 }
 
 fn my_text(r: &sqlx::mysql::MySqlRow, i: usize) -> Option<String> {

@@ -150,10 +150,8 @@ pub const ROUTES: &[(&str, &str, Need)] = &[
     ("GET", "/sources", Need::Viewer),
     ("GET", "/pipelines", Need::Viewer),
     ("GET", "/jobs", Need::Viewer),
-    ("POST", "/jobs/{id}/pause", Need::Admin),
-    ("POST", "/jobs/{id}/resume", Need::Admin),
-    ("POST", "/jobs/{id}/run", Need::Admin),
-    ("POST", "/jobs/{id}/schedule", Need::Admin),
+    // pause, resume, run, schedule
+    ("POST", "/jobs/{id}/{action}", Need::Admin),
     ("POST", "/jobs/{id}/override/remove", Need::Admin),
     ("POST", "/assets/{id}/checks/{check}/schedule", Need::Admin),
     (

@@ -98,6 +98,7 @@ fn fill(template: &str) -> String {
         .replace("{uid}", "clinic-17-ed")
         .replace("{group}", "doctor")
         .replace("{test}", "heart")
+        .replace("{action}", "pause")
 }
 
 #[tokio::test]

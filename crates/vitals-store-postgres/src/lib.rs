@@ -825,38 +825,24 @@ impl Observations for PgStore {
     async fn health_rows(&self) -> Result<Vec<HealthRow>> {
         self.check_open()?;
         let c = corrupt("health row");
-        let mut out = Vec::new();
+        // Test rows, then the groups' severity rows (test NULL).
         let rows = sqlx::query(
-            "SELECT asset, grp, test, score, updated FROM health_state ORDER BY asset, grp, test",
+            "SELECT asset, grp, test, score, updated, 0 AS k FROM health_state \
+             UNION ALL SELECT asset, grp, NULL, score, updated, 1 FROM health_severity \
+             ORDER BY k, asset, grp, test",
         )
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
+        let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             out.push(HealthRow {
                 asset: r.try_get(0).map_err(&c)?,
                 group: r.try_get(1).map_err(&c)?,
-                test: Some(r.try_get(2).map_err(&c)?),
+                test: r.try_get(2).map_err(&c)?,
                 value: Scored {
                     score: r.try_get(3).map_err(&c)?,
                     updated: Timestamp(r.try_get(4).map_err(&c)?),
-                },
-            });
-        }
-        let rows = sqlx::query(
-            "SELECT asset, grp, score, updated FROM health_severity ORDER BY asset, grp",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        for r in rows {
-            out.push(HealthRow {
-                asset: r.try_get(0).map_err(&c)?,
-                group: r.try_get(1).map_err(&c)?,
-                test: None,
-                value: Scored {
-                    score: r.try_get(2).map_err(&c)?,
-                    updated: Timestamp(r.try_get(3).map_err(&c)?),
                 },
             });
         }

@@ -729,20 +729,23 @@ fn login_never_redirects_off_site() {
     );
 }
 
+/// The alerts page with a session cookie.
+fn alerts_page(a: &str, cookie: &str) -> Resp {
+    call(
+        a,
+        "GET",
+        "/alerts",
+        &[("Cookie", cookie), ("Accept", "text/html")],
+        "",
+    )
+}
+
 #[test]
 fn logout_ends_the_session_on_the_server() {
     let (_d, s) = start(&format!("[server]\nself_check = false\n{}", tokens()));
     let a = &s.addr;
     let cookie = cookie_of(&login(a, None, VIEWER, "/"));
-    let page = |c: &str| {
-        call(
-            a,
-            "GET",
-            "/alerts",
-            &[("Cookie", c), ("Accept", "text/html")],
-            "",
-        )
-    };
+    let page = |c: &str| alerts_page(a, c);
     assert_eq!(page(&cookie).status, 200);
     let r = call(a, "POST", "/logout", &[("Cookie", &cookie)], "");
     assert_eq!(r.status, 303);
@@ -763,15 +766,7 @@ fn rotating_a_token_secret_ends_its_sessions() {
     let s = Server::start(dir.path(), &path);
     let a = &s.addr;
     let cookie = cookie_of(&login(a, None, VIEWER, "/"));
-    let page = |c: &str| {
-        call(
-            a,
-            "GET",
-            "/alerts",
-            &[("Cookie", c), ("Accept", "text/html")],
-            "",
-        )
-    };
+    let page = |c: &str| alerts_page(a, c);
     assert_eq!(page(&cookie).status, 200);
     std::fs::write(
         &path,

@@ -389,46 +389,26 @@ async fn act(
     }
 }
 
-pub async fn pause(
+/// `POST /jobs/{id}/{pause|resume|run|schedule}`.
+pub async fn job_action(
     State(app): State<AppState>,
     who: MaybeCaller,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path((id, action)): Path<(String, String)>,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
-    act(app, who, headers, id, "pause", f).await
+    match action.as_str() {
+        "pause" | "resume" | "run" | "schedule" => act(app, who, headers, id, &action, f).await,
+        _ => error_page(
+            &Ctx::new(&app, caller(&who), &headers),
+            &crate::AppError::not_found(format!(
+                "no job action {action:?}: pause, resume, run or schedule"
+            )),
+        ),
+    }
 }
 
-pub async fn resume(
-    State(app): State<AppState>,
-    who: MaybeCaller,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(f): Form<HashMap<String, String>>,
-) -> Response {
-    act(app, who, headers, id, "resume", f).await
-}
-
-pub async fn run(
-    State(app): State<AppState>,
-    who: MaybeCaller,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(f): Form<HashMap<String, String>>,
-) -> Response {
-    act(app, who, headers, id, "run", f).await
-}
-
-pub async fn schedule(
-    State(app): State<AppState>,
-    who: MaybeCaller,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(f): Form<HashMap<String, String>>,
-) -> Response {
-    act(app, who, headers, id, "schedule", f).await
-}
-
+/// `POST /jobs/{id}/override/remove`.
 pub async fn remove_override(
     State(app): State<AppState>,
     who: MaybeCaller,

@@ -125,10 +125,10 @@ pub fn router() -> Router<AppState> {
         .route("/sources", get(engine::sources))
         .route("/pipelines", get(engine::pipelines))
         .route("/jobs", get(engine::jobs))
-        .route("/jobs/{id}/pause", axum::routing::post(engine::pause))
-        .route("/jobs/{id}/resume", axum::routing::post(engine::resume))
-        .route("/jobs/{id}/run", axum::routing::post(engine::run))
-        .route("/jobs/{id}/schedule", axum::routing::post(engine::schedule))
+        .route(
+            "/jobs/{id}/{action}",
+            axum::routing::post(engine::job_action),
+        )
         .route(
             "/jobs/{id}/override/remove",
             axum::routing::post(engine::remove_override),
