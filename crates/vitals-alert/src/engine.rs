@@ -144,7 +144,7 @@ impl Output {
 }
 
 /// A silence as asked for through the API.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SilenceDraft {
     pub matchers: Selector,
     pub rules: Vec<String>,
@@ -1152,10 +1152,69 @@ impl Engine {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AckError {
     NotOpen(i64),
     NotFiring(String),
+}
+
+/// What the API asks of the engine, as data: a replica that is not the decider hands it to the
+/// decider through the database (`docs/high-availability.md`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub enum EngineOp {
+    Ack {
+        id: i64,
+        by: String,
+        comment: Option<String>,
+        until: Option<Timestamp>,
+    },
+    AddSilence(SilenceDraft),
+    ExpireSilence(i64),
+}
+
+/// The engine's answer to an [`EngineOp`].
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub enum OpAnswer {
+    Ack(Result<Alert, AckError>),
+    Silence(Silence),
+    Expired(Option<Silence>),
+}
+
+impl Engine {
+    pub fn apply_op(
+        &mut self,
+        op: EngineOp,
+        assets: &dyn Assets,
+        now: Timestamp,
+        out: &mut Output,
+    ) -> OpAnswer {
+        match op {
+            EngineOp::Ack {
+                id,
+                by,
+                comment,
+                until,
+            } => OpAnswer::Ack(self.ack(id, &by, comment, until, assets, now, out)),
+            EngineOp::AddSilence(d) => OpAnswer::Silence(self.add_silence(d, now, out)),
+            EngineOp::ExpireSilence(id) => OpAnswer::Expired(self.expire_silence(id, now, out)),
+        }
+    }
+
+    /// Forgets every decision in memory and takes up the store's (a replica that becomes the
+    /// decider: another replica decided until now). The rules stay.
+    pub fn resync(
+        &mut self,
+        open_alerts: Vec<Alert>,
+        silences: Vec<Silence>,
+        (max_alert, max_silence): (i64, i64),
+    ) {
+        self.saved = None;
+        self.flaps.clear();
+        self.silences = silences;
+        self.next_alert = max_alert + 1;
+        self.next_silence = max_silence + 1;
+        self.restore(open_alerts);
+    }
 }
 
 impl std::fmt::Display for AckError {

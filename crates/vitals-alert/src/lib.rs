@@ -8,7 +8,7 @@
 
 pub mod engine;
 
-pub use engine::{AckError, AssetInfo, Assets, Engine, Output, SilenceDraft};
+pub use engine::{AckError, AssetInfo, Assets, Engine, EngineOp, OpAnswer, Output, SilenceDraft};
 pub mod outbox;
 
 pub use outbox::{Deliver, DeliverError, Delivered};

@@ -26,6 +26,7 @@ use vitals_core::spec::{CheckKind, HealthFormat, HttpSpec, ProbeSpec};
 use vitals_core::{SharedClock, Timestamp};
 use vitals_engine::schedules::{self, CheckSchedules};
 use vitals_engine::store::EngineStore;
+use vitals_scheduler::cluster::Role;
 use vitals_scheduler::housekeeping::Cleanup;
 use vitals_scheduler::liveness::Workers;
 use vitals_scheduler::watch::{self, HeartbeatRegistry};
@@ -72,6 +73,8 @@ pub struct App {
     listen_fixed: bool,
     /// One reload at a time: two SIGHUPs must not interleave their swaps.
     reloading: tokio::sync::Mutex<()>,
+    /// Replicas: tells the coordinator to give up the leases.
+    cluster_stop: tokio::sync::watch::Sender<bool>,
 }
 
 /// What a reload replaces.
@@ -112,6 +115,15 @@ impl App {
             .await
             .context("storing assets")?;
         let state = Arc::new(LiveState::new());
+        // Replicas (PostgreSQL): follow the decider's feed from here on; what it committed
+        // before is in the store, read next.
+        let role = match &opened.cluster {
+            Some(c) => Role::replica(opened.claim_owner.clone(), c.clone()),
+            None => Role::solo(),
+        };
+        role.feed_from_head()
+            .await
+            .context("reading the replicas' feed")?;
         // Warm start: everything the store knows, then the configuration on top.
         state.sync_config(&store.assets().await.context("reading assets")?, &[]);
         state.apply(
@@ -164,9 +176,36 @@ impl App {
             engine,
             workers.register("pipeline", Some(Duration::from_secs(30))),
             clock.clone(),
+            role.clone(),
         );
         let pipeline_task = watched(&workers, "pipeline", pipeline_task);
         let mut tasks = Vec::new();
+        let (cluster_stop, cluster_stop_rx) = tokio::sync::watch::channel(false);
+        if role.is_replica() {
+            let beat = workers.register(
+                "cluster",
+                Some(cfg.server.lease.max(Duration::from_secs(30))),
+            );
+            tasks.push(watched(
+                &workers,
+                "cluster",
+                vitals_scheduler::cluster::spawn_coordinator(
+                    role.clone(),
+                    bound.to_string(),
+                    cfg.server.lease,
+                    beat,
+                    cluster_stop_rx,
+                ),
+            ));
+            let (s, st) = (store.clone(), state.clone());
+            tasks.push(
+                vitals_scheduler::cluster::spawn_follower(role.clone(), state.clone(), move || {
+                    let (s, st) = (s.clone(), st.clone());
+                    async move { reload_state(&*s, &st).await.map_err(|e| format!("{e:#}")) }
+                })
+                .abort_handle(),
+            );
+        }
         tasks.push(refresher(pipeline.clone(), notifiers.clone()));
         let outbox_beat = workers.register("outbox", Some(Duration::from_secs(600)));
         tasks.push(watched(
@@ -247,7 +286,8 @@ impl App {
             .map(|c| spawn_sla(&workers, c, pipeline.clone()));
         let cleanup = Arc::new(Cleanup::new(store.clone(), retention_of(&cfg)));
         tasks.push(
-            vitals_scheduler::housekeeping::spawn(cleanup.clone(), clock.clone()).abort_handle(),
+            vitals_scheduler::housekeeping::spawn(cleanup.clone(), clock.clone(), role.clone())
+                .abort_handle(),
         );
         let auth = Arc::new(vitals_server::auth::Auth::new(&cfg.tokens));
         let protect = Arc::new(vitals_server::Protection::new(host_policy(&cfg, bound)));
@@ -361,6 +401,7 @@ impl App {
             pipeline_task,
             listen_fixed: opts.listen_fixed,
             reloading: tokio::sync::Mutex::new(()),
+            cluster_stop,
         })
     }
 
@@ -565,6 +606,14 @@ impl App {
         }
         live.site.set_engine(None);
         live.pipeline.flush().await;
+        // Replicas: the others take over now, not after the lease.
+        let _ = self.cluster_stop.send(true);
+        let role = live.pipeline.role().clone();
+        role.set_deciding(false);
+        if let Some(c) = role.cluster() {
+            let _ = c.decider_release(role.me()).await;
+            let _ = c.member_leave(role.me()).await;
+        }
         for t in &self.tasks {
             t.abort();
         }
@@ -598,6 +647,9 @@ fn refresher(pipeline: Pipeline, notifiers: Arc<Notifiers>) -> AbortHandle {
         tick.tick().await;
         loop {
             tick.tick().await;
+            if !pipeline.role().is_decider() {
+                continue;
+            }
             match pipeline.with_engine(|e, a, _, _| e.firing_views(a)).await {
                 Ok(views) => notifiers.refresh(views, pipeline.now()).await,
                 Err(_) => return,
@@ -788,6 +840,18 @@ pub fn rules_of(cfg: &Config) -> Vec<vitals_config::Rule> {
     let mut rules = vec![default];
     rules.extend(vitals_fleet::default_rules(notifiers, language));
     rules
+}
+
+/// The live state again from the store (a replica that could not follow the feed for long).
+async fn reload_state(store: &dyn Store, state: &LiveState) -> Result<()> {
+    state.apply(
+        &store
+            .latest()
+            .await
+            .context("reading latest observations")?,
+    );
+    load_health(store, state).await?;
+    load_history(store, state, vitals_core::SystemClock::now()).await
 }
 
 /// Warm start of health: persisted state and severity, and each test's recent scores.

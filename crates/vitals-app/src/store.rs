@@ -57,11 +57,14 @@ pub struct OpenedStore {
     /// once). PostgreSQL: this process among the replicas (host and pid).
     pub claim_owner: String,
     pub url: StoreUrl,
+    /// PostgreSQL: the replicas' coordination (every process on it is a replica).
+    pub cluster: Option<Arc<dyn vitals_store::cluster::Cluster>>,
 }
 
 /// Opens the store `[server]` names.
 pub async fn open(server: &vitals_config::ServerConfig) -> Result<OpenedStore> {
     let url = StoreUrl::parse(server.store.as_deref(), &server.data_dir)?;
+    let mut cluster: Option<Arc<dyn vitals_store::cluster::Cluster>> = None;
     let store: Arc<dyn Store> = match &url {
         StoreUrl::Sqlite(path) => {
             let opts = vitals_store_sqlite::SqliteOptions {
@@ -73,11 +76,15 @@ pub async fn open(server: &vitals_config::ServerConfig) -> Result<OpenedStore> {
                     .with_context(|| format!("cannot open the store at {}", path.display()))?,
             )
         }
-        StoreUrl::Postgres(u) => Arc::new(
-            vitals_store_postgres::PgStore::connect(u)
-                .await
-                .with_context(|| format!("cannot open the store at {}", url.describe()))?,
-        ),
+        StoreUrl::Postgres(u) => {
+            let pg = Arc::new(
+                vitals_store_postgres::PgStore::connect(u)
+                    .await
+                    .with_context(|| format!("cannot open the store at {}", url.describe()))?,
+            );
+            cluster = Some(pg.clone());
+            pg
+        }
     };
     let claim_owner = match &url {
         StoreUrl::Sqlite(_) => vitals_alert::outbox::LOCAL_OWNER.to_string(),
@@ -87,6 +94,7 @@ pub async fn open(server: &vitals_config::ServerConfig) -> Result<OpenedStore> {
         store,
         claim_owner,
         url,
+        cluster,
     })
 }
 

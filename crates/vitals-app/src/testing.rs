@@ -75,6 +75,7 @@ pub async fn spawn_store(cfg: Config, store: Arc<dyn Store>, dir: tempfile::Temp
         store,
         claim_owner: vitals_alert::outbox::LOCAL_OWNER.to_string(),
         url,
+        cluster: None,
     };
     spawn_opened(cfg, opened, dir, SystemClock::shared()).await
 }

@@ -51,6 +51,14 @@ pub struct ServerConfig {
     /// Connections and slow clients.
     #[serde(default)]
     pub limits: ConnectionLimits,
+    /// Replicas on PostgreSQL: how long a replica's membership and the decider lease last
+    /// without renewal — a killed replica's checks move to the others within it.
+    #[serde(default = "default_lease", with = "vitals_core::spec::duration")]
+    pub lease: Duration,
+}
+
+fn default_lease() -> Duration {
+    Duration::from_secs(10)
 }
 
 /// How hard a commit is pushed to disk (SQLite `synchronous`).
@@ -145,6 +153,7 @@ impl Default for ServerConfig {
             hosts: Vec::new(),
             durability: Durability::Normal,
             limits: ConnectionLimits::default(),
+            lease: default_lease(),
         }
     }
 }
@@ -199,6 +208,12 @@ pub(crate) fn validate(s: &ServerConfig, errors: &mut Vec<ConfigError>) {
                 "must be at least 100ms",
             ));
         }
+    }
+    if s.lease < Duration::from_secs(2) || s.lease > Duration::from_secs(300) {
+        errors.push(ConfigError::new(
+            "server.lease",
+            "must be from 2s to 5m (replicas renew it every fifth of it)",
+        ));
     }
     for (i, h) in s.hosts.iter().enumerate() {
         if h.is_empty()

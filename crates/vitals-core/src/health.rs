@@ -175,7 +175,7 @@ pub struct Scored {
 }
 
 /// The health of one asset.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct AssetHealth {
     pub state: BTreeMap<String, BTreeMap<String, Scored>>,
     pub severity: BTreeMap<String, Scored>,

@@ -182,6 +182,9 @@ impl Jobs {
                 _ = tokio::time::sleep(wait) => {}
                 _ = job.wake.notified() => continue,
             }
+            if !self.publisher.decides() {
+                continue; // another replica runs the jobs
+            }
             let (_, _, paused) = self.effective(&job);
             if paused {
                 tracing::info!(job = %job.cfg.id, "engine: job paused; scheduled run skipped");

@@ -56,6 +56,12 @@ impl Publisher {
         self.flow.clock()
     }
 
+    /// Whether this process runs the engine's work now (among replicas: the decider only,
+    /// so that a job never runs on two of them).
+    pub fn decides(&self) -> bool {
+        self.flow.role().is_decider()
+    }
+
     pub fn new(store: Arc<dyn Store>, flow: Flow) -> Publisher {
         Publisher {
             store,
@@ -238,6 +244,9 @@ impl Engine {
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tick.tick().await;
+                    if !publisher.decides() {
+                        continue;
+                    }
                     let o = p.evaluate(flow.now(), flow.state(), &*store).await;
                     publisher.observations(vec![o]).await;
                 }
@@ -286,6 +295,9 @@ async fn run_source_set(set: Arc<sources::SourceSet>, publisher: Arc<Publisher>)
         tokio::select! {
             _ = refresh.tick() => refresh_once(&set, &publisher).await,
             _ = probe.tick() => {
+                if !publisher.decides() {
+                    continue;
+                }
                 let obs = set.probe_round(publisher.now()).await;
                 publisher.observations(obs).await;
             }

@@ -80,6 +80,9 @@ impl Runner {
                 beat.now();
                 tick.tick().await;
                 beat.now();
+                if !pipeline.role().is_decider() {
+                    continue; // among replicas, the decider collects
+                }
                 let now = pipeline.now();
                 let began = std::time::Instant::now();
                 match collector.collect_once(now).await {

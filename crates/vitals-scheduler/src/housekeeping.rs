@@ -275,9 +275,11 @@ impl Cleanup {
 }
 
 /// Runs the job on its cron schedule until aborted.
+/// Runs the cleanup on its cron; among replicas, only on the decider.
 pub fn spawn(
     cleanup: Arc<Cleanup>,
     clock: vitals_core::SharedClock,
+    role: Arc<crate::cluster::Role>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
@@ -289,7 +291,7 @@ pub fn spawn(
             // Re-read the schedule at least hourly (a reload may change it).
             let wait = Duration::from_millis((next.0 - now.0).clamp(0, 3_600_000) as u64);
             tokio::time::sleep(wait).await;
-            if clock.now() < next {
+            if clock.now() < next || !role.is_decider() {
                 continue;
             }
             match cleanup.run("cron", clock.now()).await {

@@ -11,6 +11,7 @@
 //! - [`history`]: each check's last 50 results and uptime counts per hour and day, in memory.
 //! - [`metrics`]: counters and the schedule-lateness histogram.
 
+pub mod cluster;
 pub mod history;
 pub mod housekeeping;
 pub mod liveness;

@@ -41,7 +41,7 @@ pub struct Metrics {
 }
 
 /// A limit on what pushes may create or carry (`[ingest]`, a token's quota).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum IngestLimit {
     /// `[ingest] max_assets`: assets created by pushes, in all.
     Assets,

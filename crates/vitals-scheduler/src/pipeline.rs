@@ -23,6 +23,7 @@
 //! assets in all, `[[token]] max_assets` per token, and `max_checks_per_asset` checks per
 //! asset; a push over a limit is refused whole, with the limit named.
 
+use crate::cluster::Role;
 use crate::model::{ModelHandle, DEFAULT_GROUP};
 use crate::{LiveState, Metrics};
 use std::any::Any;
@@ -31,10 +32,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-use vitals_alert::{AssetInfo, Assets, Engine, Output};
+use vitals_alert::{AssetInfo, Assets, Engine, EngineOp, OpAnswer, Output};
 use vitals_core::health::{AlarmQuery, AssetHealth};
 use vitals_core::Status;
 use vitals_core::{Observation, SharedClock, SystemClock, Timestamp};
+use vitals_store::cluster::{Cluster, Fence, InboxItem};
 use vitals_store::{AssetRecord, CommitBatch, HealthUpdate, Store, StoreError};
 
 /// Capacity of the intake channel; a full channel makes senders wait (backpressure).
@@ -56,14 +58,14 @@ const TICK_EVERY_MS: i64 = 1_000;
 pub const CREATED_BY: &str = "created_by";
 
 /// A pushed result: the observation and its optional idempotency key.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Pushed {
     pub obs: Observation,
     pub id: Option<String>,
 }
 
 /// What became of a pushed batch.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct PushReport {
     pub accepted: usize,
     /// Indices (in the batch) of results that were duplicates — their id was seen before, or
@@ -72,7 +74,7 @@ pub struct PushReport {
 }
 
 /// Who pushed, for the limits that apply to pushes from outside.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Origin {
     /// The token's name (`local` without tokens).
     pub token: String,
@@ -93,7 +95,7 @@ pub enum PushError {
 }
 
 /// A change to health made through the API.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum HealthOp {
     DeleteAsset {
         asset: String,
@@ -133,7 +135,35 @@ enum Msg {
         oneshot::Sender<Result<Result<(), HealthOpError>, StoreError>>,
     ),
     Flush(oneshot::Sender<()>),
+    /// An API call into the engine, as data (a replica that does not decide relays it).
+    Op(EngineOp, oneshot::Sender<Result<OpAnswer, StoreError>>),
+    /// A message another replica left in the inbox (taken by the decider).
+    Remote(i64, Remote),
 }
+
+/// What replicas hand to the decider through the inbox (`kind` names the variant).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+enum Remote {
+    Obs(Observation),
+    Push(Vec<Pushed>, Option<Origin>),
+    Health(HealthOp),
+    Op(EngineOp),
+}
+
+/// The decider's answer to a relayed message (JSON in the inbox's answers).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+enum Answer {
+    Pushed(PushReport),
+    Limit(crate::IngestLimit, String),
+    Health(Option<String>),
+    Op(Box<OpAnswer>),
+    Refused(String),
+}
+
+/// How long a relayed call waits for the decider's answer (a failover takes up to a lease).
+const RELAY_WAIT: Duration = Duration::from_secs(15);
+/// How often the decider looks into the inbox when nothing else wakes it.
+const INBOX_POLL: Duration = Duration::from_millis(100);
 
 #[derive(Clone)]
 pub struct Pipeline {
@@ -144,6 +174,7 @@ pub struct Pipeline {
     tx: mpsc::Sender<Msg>,
     outbox_wake: Arc<tokio::sync::Notify>,
     clock: SharedClock,
+    role: Arc<Role>,
 }
 
 impl Pipeline {
@@ -164,10 +195,12 @@ impl Pipeline {
             engine,
             crate::liveness::Beat::detached(),
             SystemClock::shared(),
+            Role::solo(),
         )
     }
 
-    /// [`Pipeline::start`], beating `beat` at least every second, on `clock`.
+    /// [`Pipeline::start`], beating `beat` at least every second, on `clock`, in `role`.
+    #[allow(clippy::too_many_arguments)]
     pub fn start_watched(
         store: Arc<dyn Store>,
         state: Arc<LiveState>,
@@ -176,6 +209,7 @@ impl Pipeline {
         engine: Engine,
         beat: crate::liveness::Beat,
         clock: SharedClock,
+        role: Arc<Role>,
     ) -> (Pipeline, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let outbox_wake = Arc::new(tokio::sync::Notify::new());
@@ -202,6 +236,9 @@ impl Pipeline {
             beat,
             clock: clock.clone(),
             next_tick: Timestamp(0),
+            role: role.clone(),
+            decided: None,
+            relay_retry: VecDeque::new(),
         };
         let handle = tokio::spawn(worker.run(rx));
         (
@@ -213,9 +250,31 @@ impl Pipeline {
                 tx,
                 outbox_wake,
                 clock,
+                role,
             },
             handle,
         )
+    }
+
+    /// This replica's role (on its own: everything).
+    pub fn role(&self) -> &Arc<Role> {
+        &self.role
+    }
+
+    /// An API call into the alert engine (acknowledgement, silences), committed before this
+    /// returns; on a replica that does not decide, relayed to the one that does.
+    pub async fn engine_op(&self, op: EngineOp) -> Result<OpAnswer, StoreError> {
+        if self.role.is_decider() {
+            return self
+                .with_engine(move |e, a, now, out| e.apply_op(op, a, now, out))
+                .await;
+        }
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Op(op, tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Queues a probe observation; waits only when the queue is full.
@@ -376,6 +435,11 @@ struct Worker {
     clock: SharedClock,
     /// When the engine's time-driven pass is next due.
     next_tick: Timestamp,
+    role: Arc<Role>,
+    /// The decider epoch this worker took over at (None: it relays).
+    decided: Option<i64>,
+    /// Inbox messages (kind, body) a failed relay keeps for the next, oldest first.
+    relay_retry: VecDeque<(String, String)>,
 }
 
 /// What the engine sees of assets during a round: the live state, overlaid with this round's
@@ -487,6 +551,8 @@ struct Round {
     created_by: HashMap<String, usize>,
     /// Indices of the batch's observations that came from probes (kept if the commit fails).
     probes: Vec<usize>,
+    /// Engine calls other replicas relayed: (inbox seq, call).
+    remote_ops: Vec<(i64, EngineOp)>,
 }
 
 impl Worker {
@@ -500,7 +566,12 @@ impl Worker {
                 // The store failed: give it a moment; messages queue meanwhile.
                 tokio::time::sleep(self.backoff).await;
             }
-            if self.retry.is_empty() {
+            let idle = if self.role.is_replica() && self.decided.is_some() {
+                INBOX_POLL
+            } else {
+                BEAT_EVERY
+            };
+            if self.retry.is_empty() && self.relay_retry.is_empty() {
                 tokio::select! {
                     n = rx.recv_many(&mut msgs, DRAIN) => {
                         if n == 0 {
@@ -508,7 +579,7 @@ impl Worker {
                         }
                     }
                     // Nothing came: a round of its own, for what time alone decides.
-                    _ = tokio::time::sleep(BEAT_EVERY) => {}
+                    _ = tokio::time::sleep(idle) => {}
                 }
             } else {
                 // Buffered observations wait for the store: try again even with nothing new.
@@ -537,8 +608,229 @@ impl Worker {
                     }
                 }
             }
+            if let Some(cluster) = self.role.cluster().cloned() {
+                self.sync_role(&*cluster).await;
+                if self.decided.is_none() {
+                    self.relay(&cluster, &mut msgs).await;
+                    continue;
+                }
+                self.take_inbox(&*cluster, &mut msgs).await;
+            }
             let round = self.prepare(&mut msgs).await;
             self.finish(round).await;
+        }
+    }
+
+    /// Follows the lease: takes over as the decider (fence, catch up on the feed, the engine
+    /// from the store) or gives it up. A take-over that fails is tried again next round.
+    async fn sync_role(&mut self, cluster: &dyn Cluster) {
+        let epoch = self.role.lease_epoch();
+        if epoch == self.decided {
+            return;
+        }
+        self.role.set_deciding(false);
+        cluster.set_feed(None);
+        let Some(epoch) = epoch else {
+            cluster.set_fence(None);
+            self.decided = None;
+            return;
+        };
+        self.decided = None;
+        cluster.set_fence(Some(Fence {
+            member: self.role.me().to_string(),
+            epoch,
+        }));
+        // Everything the previous decider committed is in the feed; its last commit happened
+        // before our claim (the fence), so after this pull the live state is complete.
+        if let Err(e) = self.role.pull_feed(&self.state).await {
+            tracing::warn!(error = %e, "taking over as the decider: cannot read the feed");
+            return;
+        }
+        let since = self.clock.now().add_millis(-86_400_000);
+        let synced = async {
+            Ok::<_, StoreError>((
+                self.store.open_alerts().await?,
+                self.store.silences(since).await?,
+                self.store.max_ids().await?,
+            ))
+        }
+        .await;
+        let (alerts, silences, ids) = match synced {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "taking over as the decider: cannot read the alerts");
+                return;
+            }
+        };
+        self.engine.resync(alerts, silences, ids);
+        self.pushed_assets = 0;
+        self.created_by.clear();
+        for a in self.state.read().values() {
+            if let Some(t) = a.record.metadata.get(CREATED_BY).and_then(|v| v.as_str()) {
+                self.pushed_assets += 1;
+                *self.created_by.entry(t.to_string()).or_default() += 1;
+            }
+        }
+        self.next_tick = Timestamp(0);
+        cluster.set_feed(Some(self.role.me().to_string()));
+        self.decided = Some(epoch);
+        self.role.set_deciding(true);
+    }
+
+    /// The decider's share of the inbox: what other replicas took in, oldest first.
+    async fn take_inbox(&mut self, cluster: &dyn Cluster, msgs: &mut Vec<Msg>) {
+        let room = DRAIN.saturating_sub(msgs.len()).max(64);
+        match cluster.inbox_take(room).await {
+            Ok(items) => {
+                for InboxItem { seq, kind, body } in items {
+                    match serde_json::from_str::<Remote>(&body) {
+                        Ok(r) => msgs.push(Msg::Remote(seq, r)),
+                        Err(e) => {
+                            // Not ours to judge further: answered as refused and consumed.
+                            tracing::warn!(seq, kind = %kind, error = %e, "unreadable inbox message");
+                            msgs.push(Msg::Remote(
+                                seq,
+                                Remote::Op(EngineOp::ExpireSilence(i64::MIN)),
+                            ));
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the inbox"),
+        }
+    }
+
+    /// Not the decider: hands everything to it through the inbox. Callers are answered when
+    /// the decider has committed (or after [`RELAY_WAIT`]: their message stays queued).
+    async fn relay(&mut self, cluster: &Arc<dyn Cluster>, msgs: &mut Vec<Msg>) {
+        enum Waiter {
+            Push(PushReply),
+            Health(oneshot::Sender<Result<Result<(), HealthOpError>, StoreError>>),
+            Op(oneshot::Sender<Result<OpAnswer, StoreError>>),
+        }
+        let mut items: Vec<(String, String)> = self.relay_retry.drain(..).collect();
+        for o in self.retry.drain(..) {
+            items.push(remote_item(&Remote::Obs(o)));
+        }
+        let probes = items.len();
+        let mut waiters: Vec<(usize, Waiter)> = Vec::new();
+        let mut flushes = Vec::new();
+        for m in msgs.drain(..) {
+            match m {
+                Msg::Obs(o) => items.push(remote_item(&Remote::Obs(o))),
+                Msg::Push(p, origin, reply) => {
+                    waiters.push((items.len(), Waiter::Push(reply)));
+                    items.push(remote_item(&Remote::Push(p, origin)));
+                }
+                Msg::Health(op, reply) => {
+                    waiters.push((items.len(), Waiter::Health(reply)));
+                    items.push(remote_item(&Remote::Health(op)));
+                }
+                Msg::Op(op, reply) => {
+                    waiters.push((items.len(), Waiter::Op(reply)));
+                    items.push(remote_item(&Remote::Op(op)));
+                }
+                Msg::Engine(_, _, reply) => {
+                    let _ = reply.send(Err(StoreError::Backend(
+                        "this replica does not decide now; the decider replica applies configuration changes to alerts".into(),
+                    )));
+                }
+                Msg::Flush(f) => flushes.push(f),
+                Msg::Remote(..) => {} // only the decider takes the inbox
+            }
+        }
+        if items.is_empty() {
+            for f in flushes {
+                let _ = f.send(());
+            }
+            return;
+        }
+        let waiting: HashSet<usize> = waiters.iter().map(|(i, _)| *i).collect();
+        match cluster.inbox_put(items.clone()).await {
+            Ok(seqs) => {
+                self.backoff = Duration::ZERO;
+                self.metrics.store_ok(self.clock.now().0);
+                self.metrics
+                    .observations_buffered
+                    .store(0, Ordering::Relaxed);
+                for (i, w) in waiters {
+                    let Some(&seq) = seqs.get(i) else { continue };
+                    let cluster = cluster.clone();
+                    tokio::spawn(async move {
+                        let answer = wait_answer(&*cluster, seq).await;
+                        match w {
+                            Waiter::Push(reply) => {
+                                let _ = reply.send(match answer {
+                                    Ok(Answer::Pushed(r)) => Ok(r),
+                                    Ok(Answer::Limit(limit, message)) => {
+                                        Err(PushError::Limit { limit, message })
+                                    }
+                                    Ok(other) => Err(unexpected(&other).into()),
+                                    Err(e) => Err(e.into()),
+                                });
+                            }
+                            Waiter::Health(reply) => {
+                                let _ = reply.send(match answer {
+                                    Ok(Answer::Health(None)) => Ok(Ok(())),
+                                    Ok(Answer::Health(Some(m))) => {
+                                        Ok(Err(HealthOpError::NotFound(m)))
+                                    }
+                                    Ok(other) => Err(unexpected(&other)),
+                                    Err(e) => Err(e),
+                                });
+                            }
+                            Waiter::Op(reply) => {
+                                let _ = reply.send(match answer {
+                                    Ok(Answer::Op(a)) => Ok(*a),
+                                    Ok(other) => Err(unexpected(&other)),
+                                    Err(e) => Err(e),
+                                });
+                            }
+                        }
+                    });
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                self.metrics.store_failed(self.clock.now().0, msg.clone());
+                tracing::warn!(error = %msg, "cannot hand results to the decider");
+                for (_, w) in waiters {
+                    match w {
+                        Waiter::Push(r) => {
+                            let _ = r.send(Err(e.again().into()));
+                        }
+                        Waiter::Health(r) => {
+                            let _ = r.send(Err(e.again()));
+                        }
+                        Waiter::Op(r) => {
+                            let _ = r.send(Err(e.again()));
+                        }
+                    }
+                }
+                // Probe results (nobody waits for them) are kept for the next attempt.
+                self.relay_retry.extend(
+                    items
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(i, _)| *i < probes || !waiting.contains(i))
+                        .map(|(_, it)| it),
+                );
+                if self.relay_retry.len() > RETRY_MAX {
+                    let over = self.relay_retry.len() - RETRY_MAX;
+                    self.relay_retry.drain(..over);
+                    self.metrics
+                        .observations_dropped
+                        .fetch_add(over as u64, Ordering::Relaxed);
+                }
+                self.metrics
+                    .observations_buffered
+                    .store(self.relay_retry.len() as u64, Ordering::Relaxed);
+                self.backoff =
+                    (self.backoff * 2).clamp(Duration::from_millis(100), RETRY_BACKOFF_MAX);
+            }
+        }
+        for f in flushes {
+            let _ = f.send(());
         }
     }
 
@@ -697,7 +989,9 @@ impl Worker {
         let ids: Vec<String> = msgs
             .iter()
             .filter_map(|m| match m {
-                Msg::Push(items, _, _) => Some(items.iter().filter_map(|p| p.id.clone())),
+                Msg::Push(items, _, _) | Msg::Remote(_, Remote::Push(items, _)) => {
+                    Some(items.iter().filter_map(|p| p.id.clone()))
+                }
                 _ => None,
             })
             .flatten()
@@ -728,6 +1022,9 @@ impl Worker {
                                 round.batch.assets.extend(assets);
                                 round.engine_calls.push((call, reply));
                             }
+                            Msg::Op(op, reply) => self.local_op(&mut round, op, reply),
+                            // Left in the inbox: taken again next round.
+                            Msg::Remote(..) => {}
                         }
                     }
                     self.decide(&mut round);
@@ -749,69 +1046,50 @@ impl Worker {
                     {
                         panic!("failpoint pipeline-panic");
                     }
-                    if let Some(o) = &origin {
-                        if let Some(e) = self.over_limit(&round, &items, o) {
-                            if let PushError::Limit { limit, .. } = &e {
-                                self.metrics.refused(*limit);
-                            }
+                    let r = round.push_replies.len();
+                    match self.take_push(&mut round, items, origin, &mut seen, Some(r)) {
+                        Ok(report) => round.push_replies.push((reply, report)),
+                        Err(e) => {
                             let _ = reply.send(Err(e));
+                        }
+                    }
+                }
+                Msg::Remote(seq, remote) => {
+                    let answer = match remote {
+                        Remote::Obs(o) => {
+                            self.add_observation(&mut round, o, None, None);
+                            None
+                        }
+                        Remote::Push(items, origin) => Some(
+                            match self.take_push(&mut round, items, origin, &mut seen, None) {
+                                Ok(report) => Answer::Pushed(report),
+                                Err(PushError::Limit { limit, message }) => {
+                                    Answer::Limit(limit, message)
+                                }
+                                Err(PushError::Store(e)) => Answer::Refused(e.to_string()),
+                            },
+                        ),
+                        Remote::Health(op) => {
+                            Some(Answer::Health(self.take_health(&mut round, &op).err()))
+                        }
+                        Remote::Op(op) => {
+                            // Answered in `decide`, where the engine runs.
+                            round.remote_ops.push((seq, op));
                             continue;
                         }
-                    }
-                    let r = round.push_replies.len();
-                    let mut report = PushReport::default();
-                    let creator = origin.as_ref().map(|o| o.token.as_str());
-                    for (i, p) in items.into_iter().enumerate() {
-                        if let Some(id) = &p.id {
-                            if !seen.insert(id.clone()) {
-                                report.duplicates.push(i);
-                                continue;
-                            }
-                            round.batch.result_ids.push(id.clone());
-                        }
-                        if self.add_observation(&mut round, p.obs, Some((r, i)), creator) {
-                            report.accepted += 1;
-                        } else {
-                            report.duplicates.push(i);
-                        }
-                    }
-                    round.push_replies.push((reply, report));
-                }
-                Msg::Health(op, reply) => {
-                    let now = self.clock.now();
-                    let (asset, result) = match &op {
-                        HealthOp::DeleteAsset { asset } => {
-                            if !self.state.contains(asset) {
-                                (asset.clone(), Err(format!("uid {asset} has no health")))
-                            } else {
-                                let h = self.health_of(&mut round.scratch, asset);
-                                (asset.clone(), Ok(h.delete_all()))
-                            }
-                        }
-                        HealthOp::DeleteGroup { asset, group } => {
-                            let h = self.health_of(&mut round.scratch, asset);
-                            (asset.clone(), h.delete_group(group))
-                        }
-                        HealthOp::DeleteTest { asset, group, test } => {
-                            let h = self.health_of(&mut round.scratch, asset);
-                            (asset.clone(), h.delete_test(group, test, now))
-                        }
                     };
-                    match result {
-                        Ok(changes) => {
-                            round.batch.health.extend(changes.into_iter().map(|change| {
-                                HealthUpdate {
-                                    asset: asset.clone(),
-                                    change,
-                                }
-                            }));
-                            round.health_replies.push(reply);
-                        }
-                        Err(e) => {
-                            let _ = reply.send(Ok(Err(HealthOpError::NotFound(e))));
-                        }
-                    }
+                    round.batch.inbox_done.push((
+                        seq,
+                        answer.map_or_else(|| "null".to_string(), |a| answer_json(&a)),
+                    ));
                 }
+                Msg::Op(op, reply) => self.local_op(&mut round, op, reply),
+                Msg::Health(op, reply) => match self.take_health(&mut round, &op) {
+                    Ok(()) => round.health_replies.push(reply),
+                    Err(e) => {
+                        let _ = reply.send(Ok(Err(HealthOpError::NotFound(e))));
+                    }
+                },
                 Msg::Flush(f) => round.flushes.push(f),
                 Msg::Engine(call, assets, reply) => {
                     round.batch.assets.extend(assets);
@@ -821,6 +1099,99 @@ impl Worker {
         }
         self.decide(&mut round);
         round
+    }
+
+    /// An engine call from this replica's API, in a round of the decider.
+    fn local_op(
+        &self,
+        round: &mut Round,
+        op: EngineOp,
+        reply: oneshot::Sender<Result<OpAnswer, StoreError>>,
+    ) {
+        let (tx, rx) = oneshot::channel();
+        let call: EngineCall = Box::new(move |e, a, now, out| {
+            Box::new(e.apply_op(op, a, now, out)) as Box<dyn Any + Send>
+        });
+        round.engine_calls.push((call, tx));
+        tokio::spawn(async move {
+            let r = match rx.await {
+                Ok(Ok(any)) => any.downcast::<OpAnswer>().map(|b| *b).map_err(|_| {
+                    StoreError::Backend("engine call returned an unexpected type".into())
+                }),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(StoreError::Closed),
+            };
+            let _ = reply.send(r);
+        });
+    }
+
+    /// Adds a pushed batch to the round, within the limits of its origin; `owner`: the index of
+    /// its reply (local pushes, whose report the commit may still correct).
+    fn take_push(
+        &mut self,
+        round: &mut Round,
+        items: Vec<Pushed>,
+        origin: Option<Origin>,
+        seen: &mut HashSet<String>,
+        owner: Option<usize>,
+    ) -> Result<PushReport, PushError> {
+        if let Some(o) = &origin {
+            if let Some(e) = self.over_limit(round, &items, o) {
+                if let PushError::Limit { limit, .. } = &e {
+                    self.metrics.refused(*limit);
+                }
+                return Err(e);
+            }
+        }
+        let mut report = PushReport::default();
+        let creator = origin.as_ref().map(|o| o.token.as_str());
+        for (i, p) in items.into_iter().enumerate() {
+            if let Some(id) = &p.id {
+                if !seen.insert(id.clone()) {
+                    report.duplicates.push(i);
+                    continue;
+                }
+                round.batch.result_ids.push(id.clone());
+            }
+            if self.add_observation(round, p.obs, owner.map(|r| (r, i)), creator) {
+                report.accepted += 1;
+            } else {
+                report.duplicates.push(i);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Adds a health deletion to the round; `Err`: what was not found (nothing changed).
+    fn take_health(&self, round: &mut Round, op: &HealthOp) -> Result<(), String> {
+        let now = self.clock.now();
+        let (asset, result) = match op {
+            HealthOp::DeleteAsset { asset } => {
+                if !self.state.contains(asset) {
+                    (asset.clone(), Err(format!("uid {asset} has no health")))
+                } else {
+                    let h = self.health_of(&mut round.scratch, asset);
+                    (asset.clone(), Ok(h.delete_all()))
+                }
+            }
+            HealthOp::DeleteGroup { asset, group } => {
+                let h = self.health_of(&mut round.scratch, asset);
+                (asset.clone(), h.delete_group(group))
+            }
+            HealthOp::DeleteTest { asset, group, test } => {
+                let h = self.health_of(&mut round.scratch, asset);
+                (asset.clone(), h.delete_test(group, test, now))
+            }
+        };
+        let changes = result?;
+        round
+            .batch
+            .health
+            .extend(changes.into_iter().map(|change| HealthUpdate {
+                asset: asset.clone(),
+                change,
+            }));
+        Ok(())
     }
 
     /// Alert decisions for the round: rules over its news (each check's observations in time
@@ -848,6 +1219,17 @@ impl Worker {
                 let r = call(&mut self.engine, &view, now, &mut out);
                 round.engine_replies.push((reply, r));
             }
+            for (seq, op) in round.remote_ops.drain(..) {
+                let answer = if matches!(op, EngineOp::ExpireSilence(i64::MIN)) {
+                    Answer::Refused("the decider could not read this message".into())
+                } else {
+                    Answer::Op(Box::new(self.engine.apply_op(op, &view, now, &mut out)))
+                };
+                round.batch.inbox_done.push((seq, answer_json(&answer)));
+            }
+        }
+        if self.role.is_replica() && !round.scratch.is_empty() {
+            round.batch.feed_health = serde_json::to_value(&round.scratch).ok();
         }
         round.batch.alerts = out.alerts;
         round.batch.alert_events = out.events;
@@ -983,5 +1365,60 @@ impl Worker {
         for f in flushes {
             let _ = f.send(());
         }
+    }
+}
+
+fn remote_item(r: &Remote) -> (String, String) {
+    let kind = match r {
+        Remote::Obs(_) => "obs",
+        Remote::Push(..) => "push",
+        Remote::Health(_) => "health",
+        Remote::Op(_) => "op",
+    };
+    let body = serde_json::to_string(r).unwrap_or_else(|e| {
+        // Not reachable for these types; the decider answers an unreadable message as refused.
+        tracing::error!(error = %e, "cannot encode an inbox message");
+        String::from("null")
+    });
+    (kind.to_string(), body)
+}
+
+fn answer_json(a: &Answer) -> String {
+    serde_json::to_string(a).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot encode an inbox answer");
+        String::from("null")
+    })
+}
+
+fn unexpected(a: &Answer) -> StoreError {
+    match a {
+        Answer::Refused(m) => StoreError::Backend(format!("the decider refused it: {m}")),
+        other => StoreError::Backend(format!("the decider answered unexpectedly: {other:?}")),
+    }
+}
+
+/// Waits for the decider's answer to inbox message `seq`.
+async fn wait_answer(cluster: &dyn Cluster, seq: i64) -> Result<Answer, StoreError> {
+    let began = std::time::Instant::now();
+    let mut pause = Duration::from_millis(20);
+    loop {
+        tokio::time::sleep(pause).await;
+        match cluster.inbox_answers(&[seq]).await {
+            Ok(found) => {
+                if let Some((_, a)) = found.into_iter().next() {
+                    return serde_json::from_str(&a).map_err(|e| {
+                        StoreError::Corrupt(format!("the decider's answer to {seq}: {e}"))
+                    });
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "cannot read the decider's answer"),
+        }
+        if began.elapsed() > RELAY_WAIT {
+            return Err(StoreError::Backend(format!(
+                "no replica decided on it within {} s (a failover takes up to the lease); it is queued and will be stored — sending it again is safe",
+                RELAY_WAIT.as_secs()
+            )));
+        }
+        pause = (pause * 2).min(Duration::from_millis(200));
     }
 }

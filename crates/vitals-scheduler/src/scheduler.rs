@@ -104,6 +104,14 @@ impl Sink {
         }
     }
 
+    /// Whether this process runs the check (replicas share the checks out).
+    fn owns(&self, asset: &str, check: &str) -> bool {
+        match self {
+            Sink::Pipeline(p) => p.role().owns(asset, check),
+            Sink::Channel(_) => true,
+        }
+    }
+
     async fn submit(&self, obs: vitals_core::Observation) {
         match self {
             Sink::Pipeline(p) => p.submit(obs).await,
@@ -307,6 +315,13 @@ impl Loop {
             let base = Timestamp(due.max(now.0 - 1));
             if let Some(next) = slot.check.schedule.next_after(base) {
                 self.heap.push(Reverse((next.0, id, generation)));
+            }
+            // Another replica's check this period (membership decides, at every tick).
+            if !self
+                .sink
+                .owns(&slot.check.config.asset, &slot.check.config.name)
+            {
+                continue;
             }
             if slot.running.swap(true, Ordering::AcqRel) {
                 self.metrics.skipped_ticks.fetch_add(1, Ordering::Relaxed);

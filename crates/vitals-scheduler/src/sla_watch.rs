@@ -134,7 +134,8 @@ pub fn spawn(
                 }
                 let obs = done.observations(&cfg.asset, &targets, Timestamp(period_end));
                 period_end = (now / period_ms + 1) * period_ms;
-                if !obs.is_empty() {
+                // Replicas: every one follows the file, only the decider reports it.
+                if !obs.is_empty() && pipeline.role().is_decider() {
                     if let Err(e) = pipeline.ingest(obs).await {
                         tracing::warn!(error = %e, "cannot store SLA observations");
                     }

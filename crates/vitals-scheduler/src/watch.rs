@@ -248,6 +248,10 @@ pub fn spawn(
         loop {
             tick.tick().await;
             beat.now();
+            // Replicas: only the decider watches (it sees every replica's pings).
+            if !pipeline.role().is_decider() {
+                continue;
+            }
             let obs =
                 silence_observations(&state, &heartbeats.snapshot(), &model.get(), pipeline.now());
             if obs.is_empty() {

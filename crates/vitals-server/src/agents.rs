@@ -715,7 +715,9 @@ pub fn spawn_watch(app: AppState) -> tokio::task::JoinHandle<()> {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tick.tick().await;
-            watch_once(&app, app.now()).await;
+            if app.pipeline.role().is_decider() {
+                watch_once(&app, app.now()).await;
+            }
         }
     })
 }

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value as J};
 use std::collections::{BTreeMap, HashMap};
-use vitals_alert::{AckError, SilenceDraft};
+use vitals_alert::{AckError, EngineOp, OpAnswer, SilenceDraft};
 use vitals_core::alert::AlertState;
 use vitals_core::rules::Selector;
 use vitals_core::Timestamp;
@@ -166,11 +166,21 @@ pub async fn ack(
     if expires.is_some_and(|e| e <= now) {
         return Err(AppError::bad_request("expires", "is in the past"));
     }
-    let result = app
+    let answer = app
         .pipeline
-        .with_engine(move |e, assets, now, out| e.ack(id, &by, comment, expires, assets, now, out))
+        .engine_op(EngineOp::Ack {
+            id,
+            by,
+            comment,
+            until: expires,
+        })
         .await
         .map_err(AppError::unavailable)?;
+    let OpAnswer::Ack(result) = answer else {
+        return Err(AppError::unavailable(
+            "the decider answered with something else",
+        ));
+    };
     match result {
         Ok(alert) => Ok(Json(json!({ "alert": alert })).into_response()),
         Err(AckError::NotOpen(id)) => {
@@ -353,11 +363,16 @@ pub async fn create_silence(
         author,
         comment,
     };
-    let s = app
+    let answer = app
         .pipeline
-        .with_engine(move |e, _, now, out| e.add_silence(draft, now, out))
+        .engine_op(EngineOp::AddSilence(draft))
         .await
         .map_err(AppError::unavailable)?;
+    let OpAnswer::Silence(s) = answer else {
+        return Err(AppError::unavailable(
+            "the decider answered with something else",
+        ));
+    };
     Ok((StatusCode::CREATED, Json(json!({ "silence": s }))).into_response())
 }
 
@@ -369,11 +384,16 @@ pub async fn expire_silence(
     let id = id
         .parse::<i64>()
         .map_err(|_| AppError::bad_request("id", format!("{id:?} is not a silence id")))?;
-    let s = app
+    let answer = app
         .pipeline
-        .with_engine(move |e, _, now, out| e.expire_silence(id, now, out))
+        .engine_op(EngineOp::ExpireSilence(id))
         .await
         .map_err(AppError::unavailable)?;
+    let OpAnswer::Expired(s) = answer else {
+        return Err(AppError::unavailable(
+            "the decider answered with something else",
+        ));
+    };
     match s {
         Some(s) => Ok(Json(json!({ "silence": s }))),
         None => Err(AppError::not_found(format!("no active silence {id}"))),

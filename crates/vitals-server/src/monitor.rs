@@ -82,6 +82,21 @@ pub(crate) async fn components(app: &AppState) -> Vec<(&'static str, Result<(), 
     if !out.iter().any(|(n, _)| *n == "pipeline") {
         out.push(("pipeline", Ok(())));
     }
+    // Replicas: one that cannot reach the database probes and decides nothing.
+    let role = app.pipeline.role();
+    if role.is_replica() {
+        let view = role.view();
+        out.push((
+            "cluster",
+            match view.detached {
+                Some(why) => Err(format!(
+                    "replica {} probes and decides nothing: {why}",
+                    view.me
+                )),
+                None => Ok(()),
+            },
+        ));
+    }
     out
 }
 
@@ -130,5 +145,22 @@ pub async fn status(State(app): State<AppState>) -> impl IntoResponse {
             "observations_stored": m.observations_stored.load(Ordering::Relaxed),
             "store_errors": m.store_errors.load(Ordering::Relaxed),
         },
+        "cluster": cluster(&app),
     }))
+}
+
+/// This replica among the replicas (`null` on its own).
+fn cluster(app: &AppState) -> serde_json::Value {
+    let role = app.pipeline.role();
+    if !role.is_replica() {
+        return serde_json::Value::Null;
+    }
+    let v = role.view();
+    serde_json::json!({
+        "replica": v.me,
+        "decider": v.decider,
+        "epoch": v.epoch,
+        "members": v.members.iter().map(|m| serde_json::json!({"name": m.name, "address": m.address})).collect::<Vec<_>>(),
+        "detached": v.detached,
+    })
 }

@@ -21,6 +21,7 @@
 //! # Failure
 //! Nothing here panics on data read back: a bad row is [`StoreError::Corrupt`] naming it.
 
+mod cluster;
 pub mod schema;
 
 use async_trait::async_trait;
@@ -148,6 +149,9 @@ pub struct PgStore {
     names: RwLock<HashMap<i32, String>>,
     /// Days whose observation partition exists.
     partitions: Mutex<HashSet<i64>>,
+    /// Replicas: the decider's fence on commits, and the feed's writer (see `cluster`).
+    fence: RwLock<Option<vitals_store::cluster::Fence>>,
+    feed: RwLock<Option<String>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -182,6 +186,8 @@ impl PgStore {
             checks: RwLock::new(HashMap::new()),
             names: RwLock::new(HashMap::new()),
             partitions: Mutex::new(HashSet::new()),
+            fence: RwLock::new(None),
+            feed: RwLock::new(None),
         })
     }
 
@@ -978,12 +984,14 @@ impl Observations for PgStore {
         }
         self.partitions_for(&batch.observations).await?;
         let mut tx = self.begin().await?;
+        self.check_fence(&mut tx).await?;
         Self::upsert_in(&mut tx, &batch.assets).await?;
         let duplicates = self
             .insert_observations(&mut tx, &batch.observations)
             .await?;
         write_health(&mut tx, &batch).await?;
         write_alerts(&mut tx, &batch).await?;
+        self.write_cluster(&mut tx, &batch, &duplicates).await?;
         tx.commit().await.map_err(backend)?;
         Ok(CommitReport { duplicates })
     }

@@ -237,6 +237,39 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX notices_by_page ON notices (page, id);
     "#,
+    // 2: replicas (crate::cluster): members, the decider lease, the inbox and the feed.
+    r#"
+    CREATE TABLE vitals_members (
+        name        TEXT PRIMARY KEY,
+        address     TEXT NOT NULL,
+        lease_until TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE vitals_decider (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        holder      TEXT NOT NULL,
+        epoch       BIGINT NOT NULL,
+        lease_until TIMESTAMPTZ NOT NULL
+    );
+    CREATE TABLE vitals_inbox (
+        seq  BIGSERIAL PRIMARY KEY,
+        kind TEXT NOT NULL,
+        body TEXT NOT NULL,
+        at   TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    CREATE TABLE vitals_inbox_done (
+        seq    BIGINT PRIMARY KEY,
+        answer TEXT NOT NULL,
+        at     TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    CREATE INDEX vitals_inbox_done_by_at ON vitals_inbox_done (at);
+    CREATE TABLE vitals_feed (
+        seq    BIGSERIAL PRIMARY KEY,
+        writer TEXT NOT NULL,
+        body   TEXT NOT NULL,
+        at     TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    CREATE INDEX vitals_feed_by_at ON vitals_feed (at);
+    "#,
 ];
 
 /// Applies every migration the database does not have yet.

@@ -1032,6 +1032,7 @@ pub async fn commit_stores_everything_together<S: Store>(store: &S) {
         alert_events: events.iter().cloned().map(|e| (7, e)).collect(),
         outbox: vec![outbox_item("7-firing-1-mail", 7, "mail", "down", t(10))],
         silences: vec![silence.clone()],
+        ..Default::default()
     };
     let report = ok(store.commit(batch).await, "commit");
     assert!(report.duplicates.is_empty(), "{report:?}");

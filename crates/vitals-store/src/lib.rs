@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, HashSet};
 pub use vitals_core::health::{HealthChange, Scored};
 use vitals_core::{Observation, Timestamp};
 
+pub mod cluster;
 pub mod codec;
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -220,6 +221,11 @@ pub struct CommitBatch {
     pub outbox: Vec<OutboxItem>,
     /// Silences created or changed.
     pub silences: Vec<vitals_core::alert::Silence>,
+    /// Replicas: inbox messages this commit consumed, with each one's answer (JSON).
+    pub inbox_done: Vec<(i64, String)>,
+    /// Replicas: the health of the assets this commit touched, for the feed (written only
+    /// while the store has a feed writer, see [`cluster::Cluster::set_feed`]).
+    pub feed_health: Option<serde_json::Value>,
 }
 
 // --- housekeeping ---

@@ -8,53 +8,6 @@ use common::*;
 use std::net::TcpListener;
 use std::time::Duration;
 
-fn admin_url() -> String {
-    std::env::var("VITALS_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
-}
-
-fn admin(sql: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url())
-            .await
-            .expect("PostgreSQL on 127.0.0.1:5432");
-        sqlx::query(sql).execute(&mut c).await.unwrap();
-    });
-}
-
-/// A fresh database, dropped when the test ends.
-struct Db {
-    name: String,
-}
-
-impl Db {
-    fn new(tag: &str) -> Db {
-        let name = format!("vitals_serve_{tag}_{}", std::process::id());
-        admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-        admin(&format!("CREATE DATABASE {name}"));
-        Db { name }
-    }
-
-    fn url(&self) -> String {
-        let base = admin_url();
-        let cut = base.rfind('/').unwrap();
-        format!("{}/{}", &base[..cut], self.name)
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        admin(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ));
-    }
-}
-
 #[test]
 fn serve_on_postgres_keeps_acknowledged_results_across_kill_9_and_notifies_once() {
     let db = Db::new("kill");
@@ -70,6 +23,7 @@ fn serve_on_postgres_keeps_acknowledged_results_across_kill_9_and_notifies_once(
 data_dir = "data"
 self_check = false
 store = "{}"
+lease = "3s"
 
 [[notifier]]
 id = "hook"

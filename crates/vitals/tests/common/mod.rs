@@ -345,3 +345,52 @@ pub fn pki(ca_name: &str) -> (String, String, String) {
     let cert = leaf.signed_by(&key, &issuer).unwrap();
     (ca_pem, cert.pem(), key.serialize_pem())
 }
+
+// --- PostgreSQL (`VITALS_TEST_PG`, default the server on 127.0.0.1:5432) ---
+
+pub fn admin_url() -> String {
+    std::env::var("VITALS_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+pub fn admin(sql: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut c = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url())
+            .await
+            .expect("PostgreSQL on 127.0.0.1:5432");
+        sqlx::query(sql).execute(&mut c).await.unwrap();
+    });
+}
+
+/// A fresh database, dropped when the test ends.
+pub struct Db {
+    pub name: String,
+}
+
+impl Db {
+    pub fn new(tag: &str) -> Db {
+        let name = format!("vitals_serve_{tag}_{}", std::process::id());
+        admin(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        admin(&format!("CREATE DATABASE {name}"));
+        Db { name }
+    }
+
+    pub fn url(&self) -> String {
+        let base = admin_url();
+        let cut = base.rfind('/').unwrap();
+        format!("{}/{}", &base[..cut], self.name)
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        admin(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ));
+    }
+}
