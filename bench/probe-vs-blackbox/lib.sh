@@ -197,6 +197,8 @@ write_vitals_config() {
     {
         printf '[server]\ndata_dir = "%s"\nmax_concurrency = %s\nself_check = false\n' \
             "$data" "${MAX_CONCURRENCY:-512}"
+        # STORE=postgres://… runs the same benchmark on PostgreSQL (bench/postgres/p2.sh).
+        if [[ -n ${STORE:-} ]]; then printf 'store = "%s"\n' "$STORE"; fi
         for ((i = 1; i <= n; i++)); do
             printf '\n[[check]]\nasset = "n%05d"\nname = "http"\ntype = "http"\nurl = "%s"\ninterval = "%s"\ntimeout = "%s"\n' \
                 "$i" "$url" "$interval" "$timeout"

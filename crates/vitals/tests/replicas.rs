@@ -166,27 +166,43 @@ fn is_decider(addr: &str) -> bool {
     status(addr).is_some_and(|s| s["cluster"]["decider"] == true)
 }
 
-/// Times (ms) of one check's stored observations, oldest first.
+/// Times (ms) of one check's stored observations, oldest first (every one: pages of 10,000,
+/// newest first, each ending before the oldest of the last).
 fn times(addr: &str, asset: &str, check: &str) -> Vec<i64> {
-    let (code, body) = http_get(
-        addr,
-        &format!("/api/v1/assets/{asset}/observations?check={check}&limit=10000"),
-    )
-    .expect("observations");
-    assert_eq!(code, 200, "{body}");
-    let v: Value = serde_json::from_str(&body).unwrap();
-    let mut t: Vec<i64> = v["observations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| {
-            vitals_core::Timestamp::parse(o["time"].as_str().unwrap())
-                .unwrap()
-                .0
-        })
-        .collect();
-    t.sort_unstable();
-    t
+    let mut all: Vec<i64> = Vec::new();
+    let mut to: Option<i64> = None;
+    loop {
+        let mut path = format!("/api/v1/assets/{asset}/observations?check={check}&limit=10000");
+        if let Some(t) = to {
+            path.push_str(&format!("&to={}", vitals_core::Timestamp(t).to_rfc3339()));
+        }
+        let (code, body) = http_get(addr, &path).expect("observations");
+        assert_eq!(code, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        let page: Vec<i64> = v["observations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                vitals_core::Timestamp::parse(o["time"].as_str().unwrap())
+                    .unwrap()
+                    .0
+            })
+            .filter(|t| to.is_none_or(|to| *t < to))
+            .collect();
+        let Some(&oldest) = page.iter().min() else {
+            break;
+        };
+        let full = page.len() >= 10_000;
+        all.extend(page);
+        if !full {
+            break;
+        }
+        to = Some(oldest);
+    }
+    all.sort_unstable();
+    all.dedup();
+    all
 }
 
 fn configured_checks() -> Vec<(String, String)> {
