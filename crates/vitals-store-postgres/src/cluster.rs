@@ -48,21 +48,29 @@ impl PgStore {
     ) -> Result<()> {
         if !batch.inbox_done.is_empty() {
             let seqs: Vec<i64> = batch.inbox_done.iter().map(|(s, _)| *s).collect();
-            let answers: Vec<String> = batch.inbox_done.iter().map(|(_, a)| a.clone()).collect();
             sqlx::query("DELETE FROM vitals_inbox WHERE seq = ANY($1)")
                 .bind(&seqs)
                 .execute(&mut **tx)
                 .await
                 .map_err(backend)?;
-            sqlx::query(
-                "INSERT INTO vitals_inbox_done (seq, answer) SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[]) \
-                 ON CONFLICT (seq) DO NOTHING",
-            )
-            .bind(&seqs)
-            .bind(&answers)
-            .execute(&mut **tx)
-            .await
-            .map_err(backend)?;
+            // Only messages someone waits for have an answer (probe results have none).
+            let (seqs, answers): (Vec<i64>, Vec<String>) = batch
+                .inbox_done
+                .iter()
+                .filter(|(_, a)| !a.is_empty())
+                .map(|(s, a)| (*s, a.clone()))
+                .unzip();
+            if !seqs.is_empty() {
+                sqlx::query(
+                    "INSERT INTO vitals_inbox_done (seq, answer) SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[]) \
+                     ON CONFLICT (seq) DO NOTHING",
+                )
+                .bind(&seqs)
+                .bind(&answers)
+                .execute(&mut **tx)
+                .await
+                .map_err(backend)?;
+            }
         }
         let writer = self.feed.read().unwrap_or_else(|e| e.into_inner()).clone();
         let Some(writer) = writer else { return Ok(()) };

@@ -22,6 +22,7 @@
 //! Nothing here panics on data read back: a bad row is [`StoreError::Corrupt`] naming it.
 
 mod cluster;
+pub mod migrate_support;
 pub mod schema;
 
 use async_trait::async_trait;

@@ -221,7 +221,8 @@ pub struct CommitBatch {
     pub outbox: Vec<OutboxItem>,
     /// Silences created or changed.
     pub silences: Vec<vitals_core::alert::Silence>,
-    /// Replicas: inbox messages this commit consumed, with each one's answer (JSON).
+    /// Replicas: inbox messages this commit consumed, with each one's answer (JSON; empty:
+    /// nobody waits for one).
     pub inbox_done: Vec<(i64, String)>,
     /// Replicas: the health of the assets this commit touched, for the feed (written only
     /// while the store has a feed writer, see [`cluster::Cluster::set_feed`]).

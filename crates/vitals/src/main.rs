@@ -5,6 +5,7 @@ mod demo;
 mod docs_cmd;
 mod export;
 mod healthcheck;
+mod migrate;
 mod notify_cmd;
 mod ops;
 mod probe_cmd;
@@ -76,6 +77,11 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Work with the store: move a SQLite store into PostgreSQL.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Access tokens: `new` prints a fresh random secret, `hash` the `sha256:` form of a secret
     /// read from standard input (to put in `[[token]] hash = …` instead of the secret).
     Token {
@@ -141,6 +147,29 @@ enum ExportCommand {
         dir: PathBuf,
         #[arg(long, short)]
         config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copy everything of a SQLite store into a PostgreSQL store (resumable, verified).
+    ///
+    /// Assets, observations, health, alerts, outbox, silences, audit log, rollups, jobs, fleet,
+    /// notices. Stop `vitals serve` first (or migrate the output of `vitals backup`).
+    /// Interrupted, the same command again continues where it stopped; at the end the row
+    /// counts of every table are compared. See docs/high-availability.md.
+    Migrate {
+        /// The SQLite store (opened read-only), e.g. sqlite:///var/lib/vitals/vitals.db.
+        #[arg(long, value_name = "sqlite://PATH")]
+        from: String,
+        /// The PostgreSQL store: an empty database, or the one an interrupted run of this
+        /// migration wrote to; `${NAME}` is taken from the environment.
+        #[arg(long, value_name = "postgres://USER@HOST/DB")]
+        to: String,
+        /// Rows per batch, each one transaction (a batch also ends at 16 MiB of data).
+        #[arg(long, value_name = "N", default_value_t = migrate::DEFAULT_BATCH,
+              value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        batch: u32,
     },
 }
 
@@ -293,6 +322,18 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Store {
+            command: StoreCommand::Migrate { from, to, batch },
+        } => match migrate::run(&from, &to, batch) {
+            Ok(report) => {
+                println!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("vitals store migrate: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Cleanup { config } => match ops::cleanup(config) {
             Ok(msg) => {
                 println!("{msg}");
