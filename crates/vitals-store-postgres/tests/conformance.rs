@@ -39,6 +39,13 @@ impl Drop for TempDb {
 }
 
 async fn fresh() -> (PgStore, TempDb) {
+    let (url, guard) = fresh_url().await;
+    let store = PgStore::connect(&url).await.expect("connect the store");
+    (store, guard)
+}
+
+/// A fresh database's URL (several stores may connect to it: replicas).
+async fn fresh_url() -> (String, TempDb) {
     static N: AtomicU32 = AtomicU32::new(0);
     let name = format!(
         "vitals_conf_{}_{}_{}",
@@ -65,8 +72,139 @@ async fn fresh() -> (PgStore, TempDb) {
         }
         _ => format!("{base}/{name}"),
     };
-    let store = PgStore::connect(&url).await.expect("connect the store");
-    (store, guard)
+    (url, guard)
 }
 
 vitals_store::conformance_tests!(fresh);
+
+// --- replicas (vitals_store::cluster), PostgreSQL only ---
+
+mod cluster {
+    use super::*;
+    use std::time::Duration;
+    use vitals_core::{Observation, Status, Timestamp};
+    use vitals_store::cluster::{Cluster, Fence};
+    use vitals_store::prelude::*;
+    use vitals_store::CommitBatch;
+
+    fn obs(t: i64) -> CommitBatch {
+        CommitBatch {
+            observations: vec![Observation::new("a", "c", Timestamp(t), Status::Ok, "fine")],
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_replica_that_lost_the_decider_lease_cannot_commit() {
+        let (url, _guard) = fresh_url().await;
+        let a = PgStore::connect(&url).await.unwrap();
+        let b = PgStore::connect(&url).await.unwrap();
+        let e1 = a.decider_claim("a", Duration::from_secs(1)).await.unwrap();
+        let e1 = e1.expect("a takes the free lease");
+        assert_eq!(
+            b.decider_claim("b", Duration::from_secs(1)).await.unwrap(),
+            None
+        );
+        // Renewing keeps the epoch.
+        assert_eq!(
+            a.decider_claim("a", Duration::from_secs(1)).await.unwrap(),
+            Some(e1)
+        );
+        a.set_fence(Some(Fence {
+            member: "a".into(),
+            epoch: e1,
+        }));
+        a.commit(obs(1_000)).await.expect("the holder commits");
+
+        tokio::time::sleep(Duration::from_millis(1_300)).await;
+        let e2 = b
+            .decider_claim("b", Duration::from_secs(10))
+            .await
+            .unwrap()
+            .expect("b takes the lapsed lease");
+        assert!(e2 > e1, "a new holder is a new epoch: {e1} then {e2}");
+        let err = a.commit(obs(2_000)).await.expect_err("a is fenced off");
+        assert!(
+            err.to_string()
+                .contains("no longer holds the decider lease"),
+            "{err}"
+        );
+        assert_eq!(
+            a.count_observations().await.unwrap(),
+            1,
+            "nothing of a's was stored"
+        );
+        assert_eq!(
+            a.decider_claim("a", Duration::from_secs(1)).await.unwrap(),
+            None
+        );
+        assert_eq!(a.decider().await.unwrap(), Some(("b".to_string(), e2)));
+        // Given up, it is free at once.
+        b.decider_release("b").await.unwrap();
+        assert!(a
+            .decider_claim("a", Duration::from_secs(1))
+            .await
+            .unwrap()
+            .is_some());
+    }
+
+    #[tokio::test]
+    async fn members_inbox_and_feed() {
+        let (url, _guard) = fresh_url().await;
+        let a = PgStore::connect(&url).await.unwrap();
+        let b = PgStore::connect(&url).await.unwrap();
+        a.member_beat("a", "127.0.0.1:1", Duration::from_secs(10))
+            .await
+            .unwrap();
+        let m = b
+            .member_beat("b", "127.0.0.1:2", Duration::from_secs(10))
+            .await
+            .unwrap();
+        let names: Vec<&str> = m.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        b.member_leave("b").await.unwrap();
+        let m = a
+            .member_beat("a", "127.0.0.1:1", Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(m.len(), 1);
+
+        // b relays two messages; a, the decider, consumes them with its commit.
+        let seqs = b
+            .inbox_put(vec![
+                ("obs".into(), "{}".into()),
+                ("push".into(), "{}".into()),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(seqs.len(), 2);
+        let taken = a.inbox_take(10).await.unwrap();
+        assert_eq!(taken.iter().map(|i| i.seq).collect::<Vec<_>>(), seqs);
+        let e = a
+            .decider_claim("a", Duration::from_secs(10))
+            .await
+            .unwrap()
+            .unwrap();
+        a.set_fence(Some(Fence {
+            member: "a".into(),
+            epoch: e,
+        }));
+        a.set_feed(Some("a".into()));
+        let mut batch = obs(5_000);
+        batch.inbox_done = vec![(seqs[0], String::new()), (seqs[1], "\"answer\"".into())];
+        a.commit(batch).await.unwrap();
+        assert!(a.inbox_take(10).await.unwrap().is_empty(), "consumed");
+        assert_eq!(
+            b.inbox_answers(&seqs).await.unwrap(),
+            vec![(seqs[1], "\"answer\"".to_string())],
+            "only the push waits for an answer"
+        );
+        // The commit's feed entry, for the other replicas' live state.
+        let feed = b.feed_since(0, 10).await.unwrap();
+        assert_eq!(feed.len(), 1);
+        assert_eq!(feed[0].writer, "a");
+        assert_eq!(feed[0].body["observations"][0]["asset"], "a");
+        assert_eq!(b.feed_head().await.unwrap(), feed[0].seq);
+        assert!(b.feed_since(feed[0].seq, 10).await.unwrap().is_empty());
+    }
+}

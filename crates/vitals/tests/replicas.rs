@@ -283,6 +283,59 @@ fn three_replicas_share_the_checks_fail_over_on_kill_9_and_lose_nothing() {
         began.elapsed().as_millis()
     );
 
+    // Acknowledgements and silences through a replica that does not decide: relayed to the
+    // decider, answered after its commit, seen everywhere.
+    let follower = servers
+        .iter()
+        .find(|s| !is_decider(&s.addr))
+        .map(|s| s.addr.clone())
+        .unwrap();
+    let (code, body) = http_post(
+        &servers[0].addr,
+        "/api/v1/results",
+        "application/json",
+        r#"{"results": [{"asset": "acked", "check": "port", "status": "crit", "reason": "connection refused"}]}"#,
+    )
+    .unwrap();
+    assert_eq!(code, 200, "{body}");
+    let mut alert_id = None;
+    assert!(
+        wait_until(15, || {
+            let (_, b) = http_get(&follower, "/api/v1/alerts?state=open").unwrap();
+            let v: Value = serde_json::from_str(&b).unwrap_or(Value::Null);
+            alert_id = v["alerts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|a| a["asset"] == "acked")
+                .and_then(|a| a["id"].as_i64());
+            alert_id.is_some()
+        }),
+        "no alert for the pushed failure"
+    );
+    let id = alert_id.unwrap();
+    let (code, body) = http_post(
+        &follower,
+        &format!("/api/v1/alerts/{id}/ack"),
+        "application/json",
+        r#"{"by": "oncall", "comment": "on it"}"#,
+    )
+    .unwrap();
+    assert_eq!(code, 200, "ack through a follower: {body}");
+    assert!(body.contains("acknowledged"), "{body}");
+    for s in &servers {
+        let v = s.json(&format!("/api/v1/alerts/{id}"));
+        assert_eq!(v["alert"]["state"], "acknowledged", "{}: {v}", s.addr);
+    }
+    let (code, body) = http_post(
+        &follower,
+        "/api/v1/silences",
+        "application/json",
+        r#"{"matchers": {"assets": ["acked"]}, "duration": "1h", "author": "oncall", "comment": "planned"}"#,
+    )
+    .unwrap();
+    assert_eq!(code, 201, "silence through a follower: {body}");
+
     // Load: pushes to every live replica in turn (ids, so a repeat is harmless), and a check
     // that fails and recovers, so that alerts fire and notify.
     let live: Arc<Mutex<Vec<String>>> =
