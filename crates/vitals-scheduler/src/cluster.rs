@@ -14,6 +14,8 @@
 
 use crate::LiveState;
 use std::collections::BTreeMap;
+#[cfg(test)]
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -40,7 +42,10 @@ pub struct RoleView {
 
 #[derive(Debug, Default)]
 struct Inner {
-    members: Vec<Member>,
+    /// The live members at the last renewal, each with when its lease runs out (on this
+    /// machine's monotonic clock): a member whose lease ran out since counts as gone at once,
+    /// not at the next renewal, so its checks move within the lease.
+    members: Vec<(Member, Instant)>,
     epoch: Option<i64>,
     detached: Option<String>,
     attached: bool,
@@ -144,7 +149,16 @@ impl Role {
             return true;
         }
         let inner = self.read();
-        inner.attached && owner(&inner.members, asset, check) == Some(self.me.as_str())
+        if !inner.attached {
+            return false;
+        }
+        let now = Instant::now();
+        inner
+            .members
+            .iter()
+            .filter(|(_, until)| *until > now)
+            .max_by_key(|(m, _)| (fnv(&[&m.name, asset, check]), m.name.as_str()))
+            .is_some_and(|(m, _)| m.name == self.me)
     }
 
     /// Whether this replica makes the decisions and runs the once-only workers now.
@@ -175,9 +189,15 @@ impl Role {
 
     pub fn view(&self) -> RoleView {
         let inner = self.read();
+        let now = Instant::now();
         RoleView {
             me: self.me.clone(),
-            members: inner.members.clone(),
+            members: inner
+                .members
+                .iter()
+                .filter(|(_, until)| *until > now)
+                .map(|(m, _)| m.clone())
+                .collect(),
             decider: self.is_decider(),
             epoch: inner.epoch,
             detached: if self.cluster.is_some() {
@@ -282,17 +302,25 @@ pub fn spawn_coordinator(
             let started = Instant::now();
             match cluster.member_beat(&role.me, &address, lease).await {
                 Ok(members) => {
+                    let names: Vec<String> = members.iter().map(|m| m.name.clone()).collect();
                     let changed = {
                         let mut inner = role.write();
-                        let changed = inner.members != members || !inner.attached;
-                        inner.members = members;
+                        let before: Vec<&str> =
+                            inner.members.iter().map(|(m, _)| m.name.as_str()).collect();
+                        let changed = before != names || !inner.attached;
+                        // Counted from when the query was sent: never later than the database's.
+                        inner.members = members
+                            .into_iter()
+                            .map(|m| {
+                                let left = Duration::from_millis(m.lease_left_ms.max(0) as u64);
+                                (m, started + left)
+                            })
+                            .collect();
                         inner.attached = true;
                         inner.detached = None;
                         changed
                     };
                     if changed {
-                        let names: Vec<String> =
-                            role.read().members.iter().map(|m| m.name.clone()).collect();
                         tracing::info!(replica = %role.me, members = ?names, "cluster members");
                     }
                     last_ok = Some(started);
@@ -383,4 +411,119 @@ where
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members(names: &[&str]) -> Vec<Member> {
+        names
+            .iter()
+            .map(|n| Member {
+                name: n.to_string(),
+                address: String::new(),
+                lease_left_ms: 0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_member_leaving_moves_only_its_own_share_and_shares_are_even() {
+        let three = members(&["a", "b", "c"]);
+        let two = members(&["a", "c"]);
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for i in 0..3000 {
+            let check = format!("c{i}");
+            let before = owner(&three, "asset", &check).unwrap();
+            let after = owner(&two, "asset", &check).unwrap();
+            *counts.entry(before.to_string()).or_default() += 1;
+            if before != "b" {
+                assert_eq!(before, after, "{check} moved though its owner stayed");
+            }
+        }
+        for (m, n) in &counts {
+            assert!((800..1200).contains(n), "{m} owns {n} of 3000: {counts:?}");
+        }
+    }
+
+    #[test]
+    fn alone_a_replica_owns_nothing_before_it_joined() {
+        struct Never;
+        #[async_trait::async_trait]
+        impl Cluster for Never {
+            async fn member_beat(
+                &self,
+                _: &str,
+                _: &str,
+                _: Duration,
+            ) -> vitals_store::Result<Vec<Member>> {
+                Err(vitals_store::StoreError::Closed)
+            }
+            async fn member_leave(&self, _: &str) -> vitals_store::Result<()> {
+                Ok(())
+            }
+            async fn decider_claim(
+                &self,
+                _: &str,
+                _: Duration,
+            ) -> vitals_store::Result<Option<i64>> {
+                Ok(None)
+            }
+            async fn decider_release(&self, _: &str) -> vitals_store::Result<()> {
+                Ok(())
+            }
+            async fn decider(&self) -> vitals_store::Result<Option<(String, i64)>> {
+                Ok(None)
+            }
+            fn set_fence(&self, _: Option<vitals_store::cluster::Fence>) {}
+            fn set_feed(&self, _: Option<String>) {}
+            async fn inbox_put(&self, _: Vec<(String, String)>) -> vitals_store::Result<Vec<i64>> {
+                Ok(vec![])
+            }
+            async fn inbox_take(
+                &self,
+                _: usize,
+            ) -> vitals_store::Result<Vec<vitals_store::cluster::InboxItem>> {
+                Ok(vec![])
+            }
+            async fn inbox_answers(&self, _: &[i64]) -> vitals_store::Result<Vec<(i64, String)>> {
+                Ok(vec![])
+            }
+            async fn feed_since(
+                &self,
+                _: i64,
+                _: usize,
+            ) -> vitals_store::Result<Vec<vitals_store::cluster::FeedEntry>> {
+                Ok(vec![])
+            }
+            async fn feed_head(&self) -> vitals_store::Result<i64> {
+                Ok(0)
+            }
+            async fn cluster_prune(&self, _: Duration) -> vitals_store::Result<usize> {
+                Ok(0)
+            }
+        }
+        let r = Role::replica("a".into(), Arc::new(Never));
+        assert!(!r.owns("x", "y"));
+        assert!(!r.is_decider());
+        assert!(r.view().detached.is_some());
+        // Members whose lease ran out (on this machine's clock) own nothing.
+        {
+            let mut inner = r.write();
+            inner.attached = true;
+            inner.members = members(&["a"])
+                .into_iter()
+                .map(|m| (m, Instant::now() - Duration::from_millis(1)))
+                .collect();
+        }
+        assert!(!r.owns("x", "y"), "a lapsed lease owns nothing");
+        assert!(r.view().members.is_empty());
+        {
+            let mut inner = r.write();
+            inner.members[0].1 = Instant::now() + Duration::from_secs(10);
+        }
+        assert!(r.owns("x", "y"));
+        assert!(Role::solo().owns("x", "y") && Role::solo().is_decider());
+    }
 }

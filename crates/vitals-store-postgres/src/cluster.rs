@@ -116,7 +116,9 @@ impl Cluster for PgStore {
         .await
         .map_err(backend)?;
         let rows = sqlx::query(
-            "SELECT name, address FROM vitals_members WHERE lease_until > clock_timestamp() ORDER BY name",
+            "SELECT name, address, \
+                    (EXTRACT(EPOCH FROM (lease_until - clock_timestamp())) * 1000)::BIGINT AS left_ms \
+             FROM vitals_members WHERE lease_until > clock_timestamp() ORDER BY name",
         )
         .fetch_all(self.pool())
         .await
@@ -126,6 +128,7 @@ impl Cluster for PgStore {
                 Ok(Member {
                     name: r.try_get("name").map_err(backend)?,
                     address: r.try_get("address").map_err(backend)?,
+                    lease_left_ms: r.try_get("left_ms").map_err(backend)?,
                 })
             })
             .collect()

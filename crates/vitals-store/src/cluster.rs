@@ -30,6 +30,9 @@ pub struct Member {
     pub name: String,
     /// Where it serves (`host:port`), for operators.
     pub address: String,
+    /// How long its lease still runs, by the database's clock when it was read (ms).
+    #[serde(default)]
+    pub lease_left_ms: i64,
 }
 
 /// One waiting inbox message.

@@ -472,8 +472,9 @@ fn three_replicas_share_the_checks_fail_over_on_kill_9_and_lose_nothing() {
     assert_eq!(lost, 0, "acknowledged results were lost");
     assert_eq!(dups, 0, "notifications delivered twice: {ids:?}");
     assert!(!bodies.is_empty(), "the flapping check notified nobody");
-    // Lease, then one beat (a fifth of it) for the others to see it, then the next period.
-    let bound = (LEASE_S * 1000) as i64 * 6 / 5 + 1000 + 1500;
+    // The lease runs out (each replica knows when, from its last renewal), then the next
+    // period; 1.5 s for a loaded machine.
+    let bound = (LEASE_S * 1000) as i64 + 1000 + 1500;
     assert!(
         gap <= bound,
         "{which} went {gap} ms without an observation (bound {bound} ms)"
