@@ -998,28 +998,84 @@ impl Observations for PgStore {
     }
 }
 
+/// Health upserts waiting to be written, last value per key (a run between two deletions).
+#[derive(Default)]
+struct HealthRun<'a> {
+    state: BTreeMap<(&'a str, &'a str, &'a str), Scored>,
+    severity: BTreeMap<(&'a str, &'a str), Scored>,
+}
+
+impl HealthRun<'_> {
+    /// One `UNNEST` upsert per table: a commit of a busy round carries hundreds of changes,
+    /// and one statement each would be as many round trips.
+    async fn flush(&mut self, tx: &mut Transaction<'static, Postgres>) -> Result<()> {
+        if !self.state.is_empty() {
+            let (mut a, mut g, mut t, mut sc, mut up) = (vec![], vec![], vec![], vec![], vec![]);
+            for ((asset, grp, test), v) in std::mem::take(&mut self.state) {
+                a.push(asset);
+                g.push(grp);
+                t.push(test);
+                sc.push(v.score);
+                up.push(v.updated.0);
+            }
+            sqlx::query(
+                "INSERT INTO health_state (asset, grp, test, score, updated) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) \
+                 ON CONFLICT (asset, grp, test) DO UPDATE SET score = excluded.score, updated = excluded.updated",
+            )
+            .bind(&a)
+            .bind(&g)
+            .bind(&t)
+            .bind(&sc)
+            .bind(&up)
+            .execute(&mut **tx)
+            .await
+            .map_err(backend)?;
+        }
+        if !self.severity.is_empty() {
+            let (mut a, mut g, mut sc, mut up) = (vec![], vec![], vec![], vec![]);
+            for ((asset, grp), v) in std::mem::take(&mut self.severity) {
+                a.push(asset);
+                g.push(grp);
+                sc.push(v.score);
+                up.push(v.updated.0);
+            }
+            sqlx::query(
+                "INSERT INTO health_severity (asset, grp, score, updated) \
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[]) \
+                 ON CONFLICT (asset, grp) DO UPDATE SET score = excluded.score, updated = excluded.updated",
+            )
+            .bind(&a)
+            .bind(&g)
+            .bind(&sc)
+            .bind(&up)
+            .execute(&mut **tx)
+            .await
+            .map_err(backend)?;
+        }
+        Ok(())
+    }
+}
+
 async fn write_health(tx: &mut Transaction<'static, Postgres>, b: &CommitBatch) -> Result<()> {
+    // Applied in order: upserts gather (the last value of a key wins, as in order) until a
+    // deletion, which first writes what gathered before it.
+    let mut run = HealthRun::default();
     for u in &b.health {
         let a = u.asset.as_str();
         let q = match &u.change {
-            HealthChange::State { group, test, value } => sqlx::query(
-                "INSERT INTO health_state (asset, grp, test, score, updated) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (asset, grp, test) DO UPDATE SET score = excluded.score, updated = excluded.updated",
-            )
-            .bind(a)
-            .bind(group)
-            .bind(test)
-            .bind(value.score)
-            .bind(value.updated.0),
-            HealthChange::Severity { group, value } => sqlx::query(
-                "INSERT INTO health_severity (asset, grp, score, updated) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (asset, grp) DO UPDATE SET score = excluded.score, updated = excluded.updated",
-            )
-            .bind(a)
-            .bind(group)
-            .bind(value.score)
-            .bind(value.updated.0),
-            HealthChange::DeleteState { group, test: Some(t) } => {
+            HealthChange::State { group, test, value } => {
+                run.state.insert((a, group, test), *value);
+                continue;
+            }
+            HealthChange::Severity { group, value } => {
+                run.severity.insert((a, group), *value);
+                continue;
+            }
+            HealthChange::DeleteState {
+                group,
+                test: Some(t),
+            } => {
                 sqlx::query("DELETE FROM health_state WHERE asset = $1 AND grp = $2 AND test = $3")
                     .bind(a)
                     .bind(group)
@@ -1036,6 +1092,7 @@ async fn write_health(tx: &mut Transaction<'static, Postgres>, b: &CommitBatch) 
                     .bind(group)
             }
             HealthChange::DeleteAll => {
+                run.flush(tx).await?;
                 sqlx::query("DELETE FROM health_state WHERE asset = $1")
                     .bind(a)
                     .execute(&mut **tx)
@@ -1044,8 +1101,10 @@ async fn write_health(tx: &mut Transaction<'static, Postgres>, b: &CommitBatch) 
                 sqlx::query("DELETE FROM health_severity WHERE asset = $1").bind(a)
             }
         };
+        run.flush(tx).await?;
         q.execute(&mut **tx).await.map_err(backend)?;
     }
+    run.flush(tx).await?;
     if !b.result_ids.is_empty() {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
