@@ -815,23 +815,21 @@ impl Worker {
                         .filter(|(i, _)| *i < probes || !waiting.contains(i))
                         .map(|(_, it)| it),
                 );
-                if self.relay_retry.len() > RETRY_MAX {
-                    let over = self.relay_retry.len() - RETRY_MAX;
-                    self.relay_retry.drain(..over);
-                    self.metrics
-                        .observations_dropped
-                        .fetch_add(over as u64, Ordering::Relaxed);
+                let over = keep_newest(&mut self.relay_retry, &self.metrics);
+                if over > 0 {
+                    tracing::error!(dropped = over, kept = RETRY_MAX, "the decider has been out of reach for long: the oldest buffered probe observations were dropped");
                 }
-                self.metrics
-                    .observations_buffered
-                    .store(self.relay_retry.len() as u64, Ordering::Relaxed);
-                self.backoff =
-                    (self.backoff * 2).clamp(Duration::from_millis(100), RETRY_BACKOFF_MAX);
+                self.back_off();
             }
         }
         for f in flushes {
             let _ = f.send(());
         }
+    }
+
+    /// The store (or the decider) refused: wait longer before the next attempt.
+    fn back_off(&mut self) {
+        self.backoff = (self.backoff * 2).clamp(Duration::from_millis(100), RETRY_BACKOFF_MAX);
     }
 
     fn health_of<'a>(
@@ -1344,29 +1342,37 @@ impl Worker {
                         .filter(|(i, _)| keep.contains(i))
                         .map(|(_, o)| o),
                 );
-                if self.retry.len() > RETRY_MAX {
-                    let over = self.retry.len() - RETRY_MAX;
-                    self.retry.drain(..over);
-                    self.metrics
-                        .observations_dropped
-                        .fetch_add(over as u64, Ordering::Relaxed);
+                let over = keep_newest(&mut self.retry, &self.metrics);
+                if over > 0 {
                     tracing::error!(
                         dropped = over,
                         kept = RETRY_MAX,
                         "the store has refused writes for long: the oldest buffered probe observations were dropped"
                     );
                 }
-                self.metrics
-                    .observations_buffered
-                    .store(self.retry.len() as u64, Ordering::Relaxed);
-                self.backoff =
-                    (self.backoff * 2).clamp(Duration::from_millis(100), RETRY_BACKOFF_MAX);
+                self.back_off();
             }
         }
         for f in flushes {
             let _ = f.send(());
         }
     }
+}
+
+/// Keeps at most [`RETRY_MAX`] buffered items, dropping and counting the oldest; returns how
+/// many were dropped.
+fn keep_newest<T>(buf: &mut VecDeque<T>, metrics: &Metrics) -> usize {
+    let over = buf.len().saturating_sub(RETRY_MAX);
+    if over > 0 {
+        buf.drain(..over);
+        metrics
+            .observations_dropped
+            .fetch_add(over as u64, Ordering::Relaxed);
+    }
+    metrics
+        .observations_buffered
+        .store(buf.len() as u64, Ordering::Relaxed);
+    over
 }
 
 fn remote_item(r: &Remote) -> (String, String) {
