@@ -148,6 +148,9 @@ enum Remote {
     Push(Vec<Pushed>, Option<Origin>),
     Health(HealthOp),
     Op(EngineOp),
+    /// A message the decider could not read (answered as refused, consumed); never relayed.
+    #[serde(skip)]
+    Unreadable(String),
 }
 
 /// The decider's answer to a relayed message (JSON in the inbox's answers).
@@ -164,6 +167,8 @@ enum Answer {
 const RELAY_WAIT: Duration = Duration::from_secs(15);
 /// How often the decider looks into the inbox when nothing else wakes it.
 const INBOX_POLL: Duration = Duration::from_millis(100);
+/// A busy decider looks into the inbox at most this often (not one query per round).
+const INBOX_EVERY: Duration = Duration::from_millis(20);
 
 #[derive(Clone)]
 pub struct Pipeline {
@@ -239,6 +244,7 @@ impl Pipeline {
             role: role.clone(),
             decided: None,
             relay_retry: VecDeque::new(),
+            inbox_at: None,
         };
         let handle = tokio::spawn(worker.run(rx));
         (
@@ -440,6 +446,8 @@ struct Worker {
     decided: Option<i64>,
     /// Inbox messages (kind, body) a failed relay keeps for the next, oldest first.
     relay_retry: VecDeque<(String, String)>,
+    /// When the decider last looked into the inbox.
+    inbox_at: Option<std::time::Instant>,
 }
 
 /// What the engine sees of assets during a round: the live state, overlaid with this round's
@@ -679,6 +687,10 @@ impl Worker {
 
     /// The decider's share of the inbox: what other replicas took in, oldest first.
     async fn take_inbox(&mut self, cluster: &dyn Cluster, msgs: &mut Vec<Msg>) {
+        if self.inbox_at.is_some_and(|t| t.elapsed() < INBOX_EVERY) {
+            return;
+        }
+        self.inbox_at = Some(std::time::Instant::now());
         let room = DRAIN.saturating_sub(msgs.len()).max(64);
         match cluster.inbox_take(room).await {
             Ok(items) => {
@@ -686,12 +698,8 @@ impl Worker {
                     match serde_json::from_str::<Remote>(&body) {
                         Ok(r) => msgs.push(Msg::Remote(seq, r)),
                         Err(e) => {
-                            // Not ours to judge further: answered as refused and consumed.
                             tracing::warn!(seq, kind = %kind, error = %e, "unreadable inbox message");
-                            msgs.push(Msg::Remote(
-                                seq,
-                                Remote::Op(EngineOp::ExpireSilence(i64::MIN)),
-                            ));
+                            msgs.push(Msg::Remote(seq, Remote::Unreadable(e.to_string())));
                         }
                     }
                 }
@@ -712,7 +720,6 @@ impl Worker {
         for o in self.retry.drain(..) {
             items.push(remote_item(&Remote::Obs(o)));
         }
-        let probes = items.len();
         let mut waiters: Vec<(usize, Waiter)> = Vec::new();
         let mut flushes = Vec::new();
         for m in msgs.drain(..) {
@@ -730,10 +737,29 @@ impl Worker {
                     waiters.push((items.len(), Waiter::Op(reply)));
                     items.push(remote_item(&Remote::Op(op)));
                 }
-                Msg::Engine(_, _, reply) => {
-                    let _ = reply.send(Err(StoreError::Backend(
-                        "this replica does not decide now; the decider replica applies configuration changes to alerts".into(),
-                    )));
+                Msg::Engine(call, assets, reply) => {
+                    // A reload here: the assets are stored, and this replica's engine takes
+                    // the new rules for when it decides (its alerts are read again then);
+                    // the decider's own reload changes the alerts.
+                    if let Err(e) = self.store.upsert_assets(&assets).await {
+                        let _ = reply.send(Err(e));
+                        continue;
+                    }
+                    let (scratch, statuses) = (HashMap::new(), HashMap::new());
+                    let view = View {
+                        state: &self.state,
+                        scratch: &scratch,
+                        statuses: &statuses,
+                    };
+                    self.engine.begin();
+                    let r = call(
+                        &mut self.engine,
+                        &view,
+                        self.clock.now(),
+                        &mut Output::default(),
+                    );
+                    self.engine.commit();
+                    let _ = reply.send(Ok(r));
                 }
                 Msg::Flush(f) => flushes.push(f),
                 Msg::Remote(..) => {} // only the decider takes the inbox
@@ -812,7 +838,7 @@ impl Worker {
                     items
                         .into_iter()
                         .enumerate()
-                        .filter(|(i, _)| *i < probes || !waiting.contains(i))
+                        .filter(|(i, _)| !waiting.contains(i))
                         .map(|(_, it)| it),
                 );
                 let over = keep_newest(&mut self.relay_retry, &self.metrics);
@@ -1070,6 +1096,9 @@ impl Worker {
                         Remote::Health(op) => {
                             Some(Answer::Health(self.take_health(&mut round, &op).err()))
                         }
+                        Remote::Unreadable(why) => Some(Answer::Refused(format!(
+                            "the decider could not read this message: {why}"
+                        ))),
                         Remote::Op(op) => {
                             // Answered in `decide`, where the engine runs.
                             round.remote_ops.push((seq, op));
@@ -1219,11 +1248,7 @@ impl Worker {
                 round.engine_replies.push((reply, r));
             }
             for (seq, op) in round.remote_ops.drain(..) {
-                let answer = if matches!(op, EngineOp::ExpireSilence(i64::MIN)) {
-                    Answer::Refused("the decider could not read this message".into())
-                } else {
-                    Answer::Op(Box::new(self.engine.apply_op(op, &view, now, &mut out)))
-                };
+                let answer = Answer::Op(Box::new(self.engine.apply_op(op, &view, now, &mut out)));
                 round.batch.inbox_done.push((seq, answer_json(&answer)));
             }
         }
@@ -1381,6 +1406,7 @@ fn remote_item(r: &Remote) -> (String, String) {
         Remote::Push(..) => "push",
         Remote::Health(_) => "health",
         Remote::Op(_) => "op",
+        Remote::Unreadable(_) => "unreadable",
     };
     let body = serde_json::to_string(r).unwrap_or_else(|e| {
         // Not reachable for these types; the decider answers an unreadable message as refused.

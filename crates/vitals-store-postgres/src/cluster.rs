@@ -10,6 +10,10 @@ use std::time::Duration;
 use vitals_store::cluster::{Cluster, FeedEntry, Fence, InboxItem, Member};
 use vitals_store::{CommitBatch, Result, StoreError};
 
+/// The most messages the inbox holds: without a decider for long, replicas stop queueing (their
+/// callers get an error, probe results wait in their bounded memory buffer).
+pub const INBOX_MAX: i64 = 200_000;
+
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
@@ -203,6 +207,19 @@ impl Cluster for PgStore {
         self.check_open()?;
         if items.is_empty() {
             return Ok(Vec::new());
+        }
+        // Sequence numbers are dense while the decider consumes in order: the span is the
+        // size, read from the primary key's two ends instead of counting.
+        let held: Option<i64> =
+            sqlx::query_scalar("SELECT max(seq) - min(seq) + 1 FROM vitals_inbox")
+                .fetch_one(self.pool())
+                .await
+                .map_err(backend)?;
+        if held.unwrap_or(0) + items.len() as i64 > INBOX_MAX {
+            return Err(StoreError::Backend(format!(
+                "the replicas' inbox holds {} messages (at most {INBOX_MAX}): no replica has decided for long",
+                held.unwrap_or(0)
+            )));
         }
         let (kinds, bodies): (Vec<String>, Vec<String>) = items.into_iter().unzip();
         sqlx::query_scalar(

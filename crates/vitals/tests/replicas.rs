@@ -205,6 +205,18 @@ fn times(addr: &str, asset: &str, check: &str) -> Vec<i64> {
     all
 }
 
+/// Pushes one result (JSON of its fields) to `addr`; asserts 200.
+fn push_one(addr: &str, result: &str) {
+    let (code, body) = http_post(
+        addr,
+        "/api/v1/results",
+        "application/json",
+        &format!(r#"{{"results": [{result}]}}"#),
+    )
+    .unwrap();
+    assert_eq!(code, 200, "{body}");
+}
+
 fn configured_checks() -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = (0..CHECKS)
         .map(|i| (format!("web-{}", i % 3), format!("c{i}")))
@@ -261,14 +273,10 @@ fn three_replicas_share_the_checks_fail_over_on_kill_9_and_lose_nothing() {
     }
 
     // What one replica takes in, every replica shows.
-    let (code, body) = http_post(
+    push_one(
         &servers[1].addr,
-        "/api/v1/results",
-        "application/json",
-        r#"{"results": [{"asset": "pushed", "check": "seen", "status": "warn", "reason": "from b"}]}"#,
-    )
-    .unwrap();
-    assert_eq!(code, 200, "{body}");
+        r#"{"asset": "pushed", "check": "seen", "status": "warn", "reason": "from b"}"#,
+    );
     let began = Instant::now();
     for s in &servers {
         assert!(
@@ -290,14 +298,10 @@ fn three_replicas_share_the_checks_fail_over_on_kill_9_and_lose_nothing() {
         .find(|s| !is_decider(&s.addr))
         .map(|s| s.addr.clone())
         .unwrap();
-    let (code, body) = http_post(
+    push_one(
         &servers[0].addr,
-        "/api/v1/results",
-        "application/json",
-        r#"{"results": [{"asset": "acked", "check": "port", "status": "crit", "reason": "connection refused"}]}"#,
-    )
-    .unwrap();
-    assert_eq!(code, 200, "{body}");
+        r#"{"asset": "acked", "check": "port", "status": "crit", "reason": "connection refused"}"#,
+    );
     let mut alert_id = None;
     assert!(
         wait_until(15, || {
@@ -531,6 +535,24 @@ fn a_replica_that_loses_the_database_stops_says_fail_and_rejoins() {
         "b did not come back"
     );
     assert!(wait_until(30, || members(&a.addr) == 2 && members(&b.addr) == 2));
+
+    // A reload (SIGHUP) on the replica that does not decide takes the new configuration too.
+    let (follower, cfg) = if is_decider(&a.addr) {
+        (&b, &cb)
+    } else {
+        (&a, &ca)
+    };
+    let more = format!(
+        "{}\n[[check]]\nasset = \"added\"\nname = \"http\"\ntype = \"http\"\nurl = \"http://127.0.0.1:{ok_port}/\"\ninterval = \"1s\"\n",
+        std::fs::read_to_string(cfg).unwrap()
+    );
+    std::fs::write(cfg, more).unwrap();
+    follower.signal("HUP");
+    assert!(
+        wait_until(15, || http_get(&follower.addr, "/api/v1/assets/added")
+            .is_some_and(|(c, _)| c == 200)),
+        "the follower's reload did not take the new check"
+    );
     a.stop();
     b.stop();
 }
