@@ -162,6 +162,10 @@ start_vitals() { # $1 = name; sets URL, VPID, VDATA
 data_dir = "$VDATA"
 self_check = false
 
+[ingest]
+# batch.lua names 20,000 assets; the default cap on pushed assets is 10,000.
+max_assets = 50000
+
 [[score]]
 test = "heart"
 groups = ["doctor"]
@@ -324,8 +328,12 @@ for key, label in (("a0", "aggregate_percent=0"), ("a20", "aggregate_percent=20"
              (a["p50_ms"] / anchor["uids"]) / (v["p50_ms"] / int(e["P4_ASSETS"])),
              a["p50_ms"] * 1e3 / anchor["uids"], v["p50_ms"] * 1e3 / int(e["P4_ASSETS"]),
              "" if agree is None else ", = anchor's on uids 1..500: %s" % ("yes" if agree else "NO")))
-    print("P4    vitals server CPU per query: %.2f ms (latency above it = waiting for a core)"
-          % v["server_cpu_ms"])
+    print("P4    vitals server CPU per query: %.3f ms (target <= 0.5 ms: %s; latency above it = waiting for a core)"
+          % (v["server_cpu_ms"], "MET" if v["server_cpu_ms"] <= 0.5 else "MISSED"))
+f = p4["fresh"]
+print("P4  vitals alarm, a different query every time (no answer reused, aggregate_percent -1..-1000):"
+      " p50 %.2f ms, p99 %.2f ms, max %.1f ms over %d; server CPU per query %.3f ms"
+      % (f["p50_ms"], f["p99_ms"], f["max_ms"], f["runs"], f["server_cpu_ms"]))
 print("P4  vitals data files unchanged by the %d alarm GETs (no writes): %s"
-      % (2 * p4["a0"]["runs"], "yes" if p4.get("data_files_unchanged") else "NO"))
+      % (2 * p4["a0"]["runs"] + f["runs"], "yes" if p4.get("data_files_unchanged") else "NO"))
 EOF

@@ -16,6 +16,9 @@
 #   NGINX_WORKERS=1     nginx worker processes
 #   MAX_CONCURRENCY=512 Vitals [server] max_concurrency
 #   VITALS_BIN=…        binary to test (default target/release/vitals, built when missing)
+#   LABEL=P2            the figure's name in the output (bench/scale/p2b.sh sets P2b)
+#   TARGET_CPU=12 TARGET_RSS=120 TARGET_P99=50
+#                       targets printed beside the figures (% of one core, MB, ms)
 #   KEEP_TMP=1          keep the temp dir (config, log, SQLite file)
 set -euo pipefail
 
@@ -31,6 +34,10 @@ TIMEOUT=${TIMEOUT:-5s}
 WARMUP=${WARMUP:-20}
 SAMPLE=${SAMPLE:-10}
 NGINX_WORKERS=${NGINX_WORKERS:-1}
+LABEL=${LABEL:-P2}
+TARGET_CPU=${TARGET_CPU:-12}
+TARGET_RSS=${TARGET_RSS:-120}
+TARGET_P99=${TARGET_P99:-50}
 [[ $DURATION =~ ^[0-9]+$ && $DURATION -ge $SAMPLE ]] || die "DURATION must be whole seconds >= $SAMPLE, got '$DURATION'"
 [[ $INTERVAL =~ ^([0-9]+)s$ ]] || die "INTERVAL must be whole seconds like 10s, got '$INTERVAL'"
 INTERVAL_S=${BASH_REMATCH[1]}
@@ -49,8 +56,8 @@ VITALS_PORT=$(free_port 18190)
 write_vitals_config "$BENCH_TMP/vitals.toml" "$CHECKS" "$INTERVAL" "$TARGET" "$BENCH_TMP/vitals-data" "$TIMEOUT"
 start_vitals "$BENCH_TMP/vitals.toml" "$VITALS_PORT" "$BENCH_TMP/vitals.log"
 VERSION=$(curl -fsS "http://127.0.0.1:$VITALS_PORT/version" | jq -r '"\(.version) (\(.git_commit), \(.build_profile))"')
-echo "P2 setup: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), nginx $NGINX_WORKERS worker(s) on $TARGET"
-echo "P2 vitals $VERSION: $CHECKS http checks every $INTERVAL ($(commas "$EXPECTED_RATE")/s), warm-up ${WARMUP}s, then ${DURATION}s sampled every ${SAMPLE}s"
+echo "$LABEL setup: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), nginx $NGINX_WORKERS worker(s) on $TARGET"
+echo "$LABEL vitals $VERSION: $CHECKS http checks every $INTERVAL ($(commas "$EXPECTED_RATE")/s), warm-up ${WARMUP}s, then ${DURATION}s sampled every ${SAMPLE}s"
 pause "$WARMUP"
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
@@ -71,6 +78,7 @@ samples=$((DURATION / SAMPLE))
 max_p99=0
 max_rss=0
 sum_cpu=0
+rss_series=()
 
 printf '%6s %9s %9s %8s %10s %9s %8s %8s %8s %7s %7s\n' \
     "t(s)" "RSS(MB)" "anon(MB)" "CPU%" "probes" "probes/s" "skipped" "p50(ms)" "p99(ms)" "max(ms)" "queued"
@@ -93,6 +101,7 @@ for ((i = 1; i <= samples; i++)); do
         "$(calc "$t - $start_t")" "$rss_mb" "$(calc "$anon * 1024 / 1e6")" "$cpu_pct" "$probes" "$rate" "$skipped" "$p50" "$p99" "$lmax" "$queued"
     max_p99=$(calc "$p99 > $max_p99 ? $p99 : $max_p99")
     max_rss=$(calc "$rss_mb > $max_rss ? $rss_mb : $max_rss")
+    rss_series+=("$rss_mb")
     sum_cpu=$(calc "$sum_cpu + $cpu_pct")
     c_prev=$c
     t_prev=$t
@@ -116,15 +125,32 @@ expected=$(calc "$EXPECTED_RATE * $elapsed")
 mean_cpu=$(calc "100 * ($end_cpu - $start_cpu) / $CLK_TCK / $elapsed")
 verdict() { awk -v a="$1" -v b="$2" 'BEGIN { print (a < b ? "met" : "MISSED") }'; }
 
+# Flat memory: the mean RSS of the last tenth of the samples against the mean of the second
+# tenth (the first tenth is the warm-up of caches and pools), and the range after the first tenth.
+read -r rss_early rss_late rss_min rss_max_after < <(printf '%s\n' "${rss_series[@]}" | awk '
+    { v[NR] = $1 }
+    END {
+        t = int(NR / 10); if (t < 1) t = 1
+        for (i = t + 1; i <= 2 * t && i <= NR; i++) { e += v[i]; ne++ }
+        for (i = NR - t + 1; i <= NR; i++) { l += v[i]; nl++ }
+        lo = 1e18; hi = 0
+        for (i = (NR > t ? t + 1 : 1); i <= NR; i++) { if (v[i] < lo) lo = v[i]; if (v[i] > hi) hi = v[i] }
+        printf "%.1f %.1f %.1f %.1f\n", (ne ? e / ne : v[1]), l / nl, lo, hi
+    }')
+rss_change=$(calc "100 * ($rss_late - $rss_early) / $rss_early")
+flat=$(awk -v c="$rss_change" 'BEGIN { print ((c <= 5 && c >= -5) ? "met" : "MISSED") }')
+
 echo
-printf 'P2 lateness p99 (ms)  : max over samples %.1f (target < 250): %s\n' "$max_p99" "$(verdict "$max_p99" 250)"
-printf 'P2 RSS max (MB)       : %.1f (peak VmHWM %.1f) (target < 200): %s\n' "$max_rss" "$hwm_mb" "$(verdict "$max_rss" 200)"
-printf 'P2 CPU (%% of one core): mean %.1f over %.0fs (mean of samples %.1f) (target < 25): %s\n' \
-    "$mean_cpu" "$elapsed" "$(calc "$sum_cpu / $samples")" "$(verdict "$mean_cpu" 25)"
-printf 'P2 skipped ticks      : %s in the window (%s since start)\n' "$((end_skipped - start_skipped))" "$end_skipped"
-printf 'P2 probes             : %s completed vs %s expected (%s/s x %.0fs) = %.2f%%\n' \
-    "$(commas "$done_probes")" "$(commas "$expected")" "$(commas "$EXPECTED_RATE")" "$elapsed" \
+printf '%s lateness p99 (ms)  : max over samples %.1f (target < %s): %s\n' "$LABEL" "$max_p99" "$TARGET_P99" "$(verdict "$max_p99" "$TARGET_P99")"
+printf '%s RSS max (MB)       : %.1f (peak VmHWM %.1f) (target <= %s): %s\n' "$LABEL" "$max_rss" "$hwm_mb" "$TARGET_RSS" "$(verdict "$max_rss" "$(calc "$TARGET_RSS + 0.05")")"
+printf '%s RSS flat           : second tenth of the samples %.1f MB, last tenth %.1f MB (%+.1f%%), range after the first tenth %.1f-%.1f MB (target within +-5%%): %s\n' \
+    "$LABEL" "$rss_early" "$rss_late" "$rss_change" "$rss_min" "$rss_max_after" "$flat"
+printf '%s CPU (%% of one core): mean %.1f over %.0fs (mean of samples %.1f) (target < %s): %s\n' \
+    "$LABEL" "$mean_cpu" "$elapsed" "$(calc "$sum_cpu / $samples")" "$TARGET_CPU" "$(verdict "$mean_cpu" "$TARGET_CPU")"
+printf '%s skipped ticks      : %s in the window (%s since start)\n' "$LABEL" "$((end_skipped - start_skipped))" "$end_skipped"
+printf '%s probes             : %s completed vs %s expected (%s/s x %.0fs) = %.2f%%\n' \
+    "$LABEL" "$(commas "$done_probes")" "$(commas "$expected")" "$(commas "$EXPECTED_RATE")" "$elapsed" \
     "$(calc "100 * $done_probes / $expected")"
-printf 'P2 outcomes since start: %s ok, %s warn, %s crit, %s unknown; %s observations stored, %s store errors, data dir %.1f MB\n' \
-    "$(commas "$ok")" "$(commas "$warn")" "$(commas "$crit")" "$(commas "$unk")" "$(commas "$stored")" "$store_errors" "$db_mb"
-echo 'P2 anchors (context, performance.md): Uptime Kuma ~250 monitors ≈ 400 MiB and at most one core; Gatus CPU spikes at ~500 endpoints'
+printf '%s outcomes since start: %s ok, %s warn, %s crit, %s unknown; %s observations stored, %s store errors, data dir %.1f MB\n' \
+    "$LABEL" "$(commas "$ok")" "$(commas "$warn")" "$(commas "$crit")" "$(commas "$unk")" "$(commas "$stored")" "$store_errors" "$db_mb"
+echo "$LABEL anchors (context, performance.md): Uptime Kuma ~250 monitors ≈ 400 MiB and at most one core; Gatus CPU spikes at ~500 endpoints"

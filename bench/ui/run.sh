@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# P6: the web UI's overview with 10,000 assets: server time p99 < 50 ms with 16 concurrent
-# clients, page < 200 KB compressed. Starts a fresh `vitals serve` on loopback, pushes N assets
+# P6: the web UI's overview: p99 < 20 ms at 10,000 assets and < 50 ms at 100,000 (N=100000)
+# with 16 concurrent clients, page < 200 KB compressed. Starts a fresh `vitals serve` on loopback, pushes N assets
 # through the batch API (a mix of statuses, so the page sorts and badges real data), then runs
 # `wrk -c16 -t2 -d10s --latency` with gzip on `/` and prints p50/p99 and the compressed size.
 #
@@ -12,6 +12,7 @@
 #   ROUNDS=1         results pushed per asset (50 fills every "last 50" bar, with a status that
 #                    changes now and then, so bars have several runs to draw)
 #   KEEP_TMP=1       keep the temp dir (config, vitals.log, SQLite file)
+#   LIVE=1           push a result every 50 ms while wrk runs (the page changes at each commit)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -54,6 +55,10 @@ cat >"$TMP/vitals.toml" <<TOML
 [server]
 data_dir = "$TMP/data"
 self_check = false
+
+[ingest]
+# Pushed results create the assets; the default cap (10,000) is below the larger runs.
+max_assets = $((N + 1000))
 TOML
 "$TMP/vitals" serve --config "$TMP/vitals.toml" --listen "127.0.0.1:$port" >"$TMP/vitals.log" 2>&1 &
 VPID=$!
@@ -98,8 +103,30 @@ size_raw=$(curl -fsS -o /dev/null -w '%{size_download}' "$URL/")
 rows=$(curl -fsS "$URL/" | grep -o '<tr data-asset=' | wc -l)
 printf 'overview page: %s bytes gzip (%s uncompressed), %s rows shown\n' "$size_gz" "$size_raw" "$rows"
 
+# LIVE=1: results keep arriving while wrk runs (one commit every 50 ms, each a new state), so
+# the page is made again at every commit instead of being reused.
+PUSHER=
+if [[ ${LIVE:-0} == 1 ]]; then
+    (
+        end=$((SECONDS + DURATION + 1))
+        i=0
+        while ((SECONDS < end)); do
+            s=$([[ $((i % 3)) == 0 ]] && echo crit || echo ok)
+            curl -fsS -o /dev/null -H 'Content-Type: application/json' \
+                -d "{\"results\":[{\"asset\":\"node-$(printf %05d $((i % N)))\",\"check\":\"http\",\"status\":\"$s\"}]}" \
+                "$URL/api/v1/results" || true
+            i=$((i + 1))
+            sleep 0.05
+        done
+    ) &
+    PUSHER=$!
+fi
+gen0=$(curl -fsS "$URL/api/v1/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pipeline"]["observations_stored"])')
 wrk -c16 -t2 -d"${DURATION}s" --latency -H 'Accept-Encoding: gzip' "$URL/" >"$TMP/wrk.txt" 2>&1 ||
     die "wrk failed: $(cat "$TMP/wrk.txt")"
+[[ -n $PUSHER ]] && wait "$PUSHER"
+gen1=$(curl -fsS "$URL/api/v1/status" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pipeline"]["observations_stored"])')
+printf 'results stored while wrk ran: %s (LIVE=%s)\n' "$((gen1 - gen0))" "${LIVE:-0}"
 p50=$(awk '$1 == "50%" {print $2}' "$TMP/wrk.txt")
 p99=$(awk '$1 == "99%" {print $2}' "$TMP/wrk.txt")
 rps=$(awk '/Requests\/sec/ {print $2}' "$TMP/wrk.txt")
@@ -107,4 +134,9 @@ errors=$(grep -E 'Non-2xx|Socket errors' "$TMP/wrk.txt" || true)
 printf 'P6 overview of %s assets, wrk -c16 -t2 -d%ss (gzip): p50 %s, p99 %s, %s req/s\n' \
     "$count" "$DURATION" "$p50" "$p99" "$rps"
 [[ -z $errors ]] || printf 'wrk reported: %s\n' "$errors"
-printf 'targets: p99 < 50 ms, page < 200 KB (204800 bytes) compressed\n'
+target=$((N >= 100000 ? 50 : 20))
+p99_ms=$(awk -v v="$p99" 'BEGIN { if (v ~ /us$/) print v / 1000; else if (v ~ /ms$/) print v + 0; else print v * 1000 }')
+printf 'P6 target: p99 < %s ms at %s assets: %s; page < 200 KB (204800 bytes) compressed: %s\n' "$target" "$count" \
+    "$(awk -v a="$p99_ms" -v b="$target" 'BEGIN { print (a < b ? "met" : "MISSED") }')" \
+    "$( ((size_gz < 204800)) && echo met || echo MISSED)"
+printf 'P6 anchors (context, performance.md): Uptime Kuma 15 s dashboard loads at 882 monitors; Gatus 25 s statuses API at 292 endpoints\n'

@@ -332,6 +332,7 @@ impl App {
             protect: protect.clone(),
             workers: Some(workers.clone()),
             agents: Arc::default(),
+            views: Arc::default(),
         };
         app.agents.configure(&cfg);
         // Site agents: a silent one makes its checks unknown (docs/agents.md).

@@ -193,7 +193,7 @@ impl TestApp {
                 .read()
                 .get(asset)
                 .and_then(|a| a.checks.get(check))
-                .and_then(|c| c.latest.clone());
+                .and_then(|c| c.latest.as_deref().cloned());
             if let Some(o) = latest.filter(|o| ready(o)) {
                 return o;
             }

@@ -293,9 +293,11 @@ impl Pipeline {
         state: &LiveState,
         obs_store: &dyn Store,
     ) -> StageFacts {
-        let latest = state
-            .asset(&st.asset)
-            .and_then(|a| a.checks.get(&st.check).and_then(|c| c.latest.clone()));
+        let latest = state.asset(&st.asset).and_then(|a| {
+            a.checks
+                .get(&st.check)
+                .and_then(|c| c.latest.as_deref().cloned())
+        });
         let mut f = StageFacts {
             latest,
             ..Default::default()

@@ -45,7 +45,7 @@ const QUEUE: usize = 16_384;
 const DRAIN: usize = 4_096;
 /// Rounds of fewer probe results than this wait [`LINGER`] for more.
 const LINGER_BELOW: usize = 64;
-const LINGER: Duration = Duration::from_millis(5);
+const LINGER: Duration = Duration::from_millis(20);
 /// Probe observations kept while the store refuses writes; beyond, the oldest are dropped.
 pub const RETRY_MAX: usize = 200_000;
 /// The longest wait between two attempts to write to a failing store.

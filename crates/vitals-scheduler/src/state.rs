@@ -5,6 +5,7 @@
 
 use crate::history::History;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use vitals_core::health::AssetHealth;
 use vitals_core::{Observation, Status};
@@ -19,10 +20,12 @@ pub struct CheckState {
     /// Whether pushed results are taken for it (pushed kinds, or a polled check that says
     /// `accept_pushes = true`); results for unconfigured checks are always taken.
     pub accepts_pushes: bool,
-    pub latest: Option<Observation>,
+    /// Boxed for the same reason as `history` (an `Observation` is ~150 bytes inline).
+    pub latest: Option<Box<Observation>>,
     /// The last 50 results and OK counts per hour and day (uptime), kept as observations are
-    /// committed.
-    pub history: History,
+    /// committed. Boxed: a `BTreeMap` leaf holds room for 11 values, and most assets have one
+    /// check, so an inline history (~700 bytes) would cost ~8 KB per asset.
+    pub history: Box<History>,
 }
 
 impl CheckState {
@@ -32,7 +35,7 @@ impl CheckState {
             configured,
             accepts_pushes,
             latest: None,
-            history: History::default(),
+            history: Box::default(),
         }
     }
 }
@@ -100,6 +103,9 @@ impl AssetState {
 #[derive(Debug, Default)]
 pub struct LiveState {
     inner: RwLock<BTreeMap<String, AssetState>>,
+    /// Bumped by every write, under the write lock: pages and answers computed from the state
+    /// can be reused while it stays the same (see [`LiveState::read_at`]).
+    generation: AtomicU64,
 }
 
 impl LiveState {
@@ -111,8 +117,23 @@ impl LiveState {
         self.inner.read().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// A read guard and the generation of what it shows: equal generations mean equal state.
+    pub fn read_at(&self) -> (RwLockReadGuard<'_, BTreeMap<String, AssetState>>, u64) {
+        let guard = self.read();
+        // Writers bump it while holding the write lock, so under a read lock it is stable.
+        let generation = self.generation.load(Ordering::Acquire);
+        (guard, generation)
+    }
+
+    /// The current generation (changes with every write).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     fn write(&self) -> RwLockWriteGuard<'_, BTreeMap<String, AssetState>> {
-        self.inner.write().unwrap_or_else(|e| e.into_inner())
+        let guard = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        guard
     }
 
     /// Replaces asset records and the set of configured checks; keeps every latest observation.
@@ -180,6 +201,10 @@ impl LiveState {
 
     /// Applies committed observations (older ones than the current latest are ignored).
     pub fn apply(&self, observations: &[Observation]) {
+        // Nothing new keeps the generation (and every answer made from it).
+        if observations.is_empty() {
+            return;
+        }
         let mut map = self.write();
         for o in observations {
             let asset = map
@@ -191,7 +216,7 @@ impl LiveState {
                 .or_insert_with(|| CheckState::new("push", false, true));
             check.history.record(o.time, o.status);
             if check.latest.as_ref().is_none_or(|l| l.time <= o.time) {
-                check.latest = Some(o.clone());
+                check.latest = Some(Box::new(o.clone()));
             }
         }
     }
@@ -208,7 +233,7 @@ impl LiveState {
         let mut map = self.write();
         for a in map.values_mut() {
             for c in a.checks.values_mut() {
-                c.history = History::default();
+                *c.history = History::default();
             }
         }
         for (period, p) in counts {
@@ -231,6 +256,10 @@ impl LiveState {
 
     /// Replaces the health of these assets (after the store committed the changes).
     pub fn set_health(&self, healths: impl IntoIterator<Item = (String, AssetHealth)>) {
+        let mut healths = healths.into_iter().peekable();
+        if healths.peek().is_none() {
+            return;
+        }
         let mut map = self.write();
         for (id, h) in healths {
             map.entry(id.clone())
@@ -241,6 +270,9 @@ impl LiveState {
 
     /// Adds assets that are not known yet (pushed results for new assets).
     pub fn ensure_assets(&self, records: &[AssetRecord]) {
+        if records.is_empty() {
+            return;
+        }
         let mut map = self.write();
         for r in records {
             map.entry(r.id.clone())
@@ -392,6 +424,25 @@ impl LiveState {
 mod tests {
     use super::*;
     use vitals_core::Timestamp;
+
+    #[test]
+    fn every_write_moves_the_generation_and_reads_do_not() {
+        let s = LiveState::new();
+        let (guard, g0) = s.read_at();
+        drop(guard);
+        drop(s.read());
+        assert_eq!(s.generation(), g0);
+        s.apply(&[Observation::new("a", "http", Timestamp(1), Status::Ok, "")]);
+        let g1 = s.generation();
+        assert!(g1 > g0);
+        // Writes of nothing keep it.
+        s.ensure_assets(&[]);
+        s.apply(&[]);
+        s.set_health(Vec::new());
+        assert_eq!(s.generation(), g1);
+        s.ensure_assets(&[AssetRecord::named("b")]);
+        assert!(s.generation() > g1);
+    }
 
     #[test]
     fn newer_wins_and_config_sync_keeps_history() {

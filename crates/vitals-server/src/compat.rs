@@ -439,18 +439,21 @@ pub fn alarm_query(q: &HashMap<String, String>) -> Result<AlarmQuery, Response> 
 }
 
 /// Evaluates a population alarm over the live state; windows longer than memory holds are read
-/// from the store. Read-only.
+/// from the store. Read-only. Also returns the live state's generation when the answer came
+/// from memory alone (so it may be reused while the state stays the same).
 pub async fn evaluate_alarm(
     app: &AppState,
     group: &str,
     test: &str,
     q: &AlarmQuery,
-) -> Result<Vec<String>, Response> {
+) -> Result<(Vec<String>, Option<u64>), Response> {
     let mut population = 0usize;
     let mut failing: Vec<String> = Vec::new();
     let mut from_store: Vec<String> = Vec::new();
+    let generation;
     {
-        let state = app.state().read();
+        let (state, g) = app.state().read_at();
+        generation = g;
         for (id, a) in state.iter() {
             if !a
                 .health
@@ -468,6 +471,7 @@ pub async fn evaluate_alarm(
             }
         }
     }
+    let memory_only = from_store.is_empty();
     for id in from_store {
         let w = app
             .store()
@@ -483,15 +487,41 @@ pub async fn evaluate_alarm(
             failing.push(id);
         }
     }
+    let generation = memory_only.then_some(generation);
     if !q.population_alarms(failing.len(), population) {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), generation));
     }
     // Numeric uids in numeric order, then the others; each key computed once.
     failing.sort_by_cached_key(|id| match id.parse::<i64>() {
         Ok(n) => (0, n, String::new()),
         Err(_) => (1, 0, id.clone()),
     });
-    Ok(failing)
+    Ok((failing, generation))
+}
+
+/// The JSON array of uids, written straight out (as [`uid_json`] would render each).
+fn uid_array(ids: &[String]) -> String {
+    let mut out = String::with_capacity(2 + ids.len() * 8);
+    out.push('[');
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match id.parse::<i64>() {
+            Ok(n) if n.to_string() == *id => out.push_str(id),
+            _ => out.push_str(&J::String(id.clone()).to_string()),
+        }
+    }
+    out.push(']');
+    out
+}
+
+fn json_body(body: &Bytes) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body.clone(),
+    )
+        .into_response()
 }
 
 /// `GET /health_alarm/{group}/{test}/?score=&aggregate_percent=&repetition=&repetition_percent=`.
@@ -514,8 +544,26 @@ pub async fn alarm(
     if !known_group {
         return not_found(format!("group {group} does not exist"));
     }
+    let key = format!(
+        "{group}\0{test}\0{}\0{}\0{}\0{}",
+        query.score, query.aggregate_percent, query.repetition, query.repetition_percent
+    );
+    let views = &app.views.alarms;
+    if let Some(body) = views.get(&key, app.state().generation()) {
+        return json_body(&body);
+    }
+    let _turn = views.turn().await;
+    if let Some(body) = views.get(&key, app.state().generation()) {
+        return json_body(&body);
+    }
     match evaluate_alarm(&app, &group, &test, &query).await {
-        Ok(ids) => Json(ids.iter().map(|i| uid_json(i)).collect::<Vec<_>>()).into_response(),
+        Ok((ids, generation)) => {
+            let body = std::sync::Arc::new(Bytes::from(uid_array(&ids)));
+            if let Some(g) = generation {
+                views.put(&key, g, body.clone());
+            }
+            json_body(&body)
+        }
         Err(r) => r,
     }
 }

@@ -32,6 +32,7 @@ pub mod session;
 pub mod site;
 mod site_api;
 mod ui;
+pub mod views;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -82,6 +83,8 @@ pub struct AppState {
     pub workers: Option<Arc<vitals_scheduler::liveness::Workers>>,
     /// Site agents: their checks, when they were last seen (see `agents`).
     pub agents: Arc<agents::Agents>,
+    /// Answers reused while the live state stays the same (see `views`).
+    pub views: Arc<views::Views>,
 }
 
 /// What guards the edge of the server.

@@ -296,6 +296,32 @@ async fn history_newest_first_with_filters() {
 }
 
 #[tokio::test]
+async fn a_repeated_alarm_query_follows_every_new_result() {
+    let t = T::new().await;
+    let alarm = "/health_alarm/doctor/heart/?score=3";
+    t.hearts("1", &[70]).await;
+    t.hearts("2", &[70]).await;
+    // Asked twice with nothing new: the same answer (the second may be reused).
+    assert_eq!(t.get(alarm).await.1, json!([]));
+    assert_eq!(t.get(alarm).await.1, json!([]));
+    // Each new result changes the answer of the very next query.
+    t.hearts("2", &[130]).await;
+    assert_eq!(t.get(alarm).await.1, json!([2]));
+    t.hearts("1", &[130]).await;
+    assert_eq!(t.get(alarm).await.1, json!([1, 2]));
+    t.hearts("2", &[70]).await;
+    assert_eq!(t.get(alarm).await.1, json!([1]));
+    // Another query over the same state is its own answer.
+    assert_eq!(
+        t.get("/health_alarm/doctor/heart/?score=3&aggregate_percent=60")
+            .await
+            .1,
+        json!([])
+    );
+    assert_eq!(t.get(alarm).await.1, json!([1]));
+}
+
+#[tokio::test]
 async fn population_alarm_semantics_at_their_boundaries() {
     let t = T::new().await;
     assert_eq!(

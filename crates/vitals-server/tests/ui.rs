@@ -192,6 +192,76 @@ async fn overview_worst_first_with_counts_filters_and_escaping() {
 }
 
 #[tokio::test]
+async fn overview_pages_stay_worst_first_and_show_new_results_at_once() {
+    let t = T::new(false).await;
+    // 2,300 assets in one batch: every 7th crit, every 5th (not 7th) warn, the rest ok.
+    let status = |i: usize| {
+        if i % 7 == 0 {
+            "crit"
+        } else if i % 5 == 0 {
+            "warn"
+        } else {
+            "ok"
+        }
+    };
+    let results: Vec<Value> = (0..2300)
+        .map(|i| json!({"asset": format!("n{i:04}"), "check": "http", "status": status(i)}))
+        .collect();
+    let r = t
+        .req(
+            "POST",
+            "/api/v1/results",
+            &[("content-type", "application/json")],
+            &json!({ "results": results }).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let rows = |page: &str| -> Vec<String> {
+        page.match_indices("<tr data-asset=\"")
+            .map(|(at, m)| {
+                let rest = &page[at + m.len()..];
+                rest[..rest.find('"').unwrap()].to_string()
+            })
+            .collect()
+    };
+    // The expected order over all pages: crit, warn, never run (the configured db and web),
+    // ok; by id within each.
+    let order = |id: &str| match id.strip_prefix('n').map(|n| status(n.parse().unwrap())) {
+        Some("crit") => 0,
+        Some("warn") => 1,
+        None => 2,
+        _ => 3,
+    };
+    let mut want: Vec<String> = (0..2300).map(|i| format!("n{i:04}")).collect();
+    want.extend(["db".to_string(), "web".to_string()]);
+    want.sort_by_key(|id| (order(id), id.clone()));
+    let mut seen = Vec::new();
+    for page in ["/", "/?page=2", "/?page=3"] {
+        let r = t.get(page).await;
+        assert_eq!(r.status, StatusCode::OK);
+        seen.extend(rows(&r.body));
+    }
+    assert_eq!(seen.len(), 2302);
+    assert_eq!(
+        seen, want,
+        "pages together are every asset, worst first, by id"
+    );
+    assert_eq!(rows(&t.get("/?page=3").await.body).len(), 302);
+    // A page asked for again after a new result shows it (nothing stale is served).
+    let first = t.get("/").await;
+    assert!(first.body.contains("data-count=\"crit\">329<"));
+    t.push("n0001", "http", "crit", json!({"reason": "fresh failure"}))
+        .await;
+    let again = t.get("/").await;
+    assert!(
+        again.body.contains("data-count=\"crit\">330<"),
+        "counts follow"
+    );
+    assert!(again.body.contains("fresh failure"));
+    assert!(rows(&again.body).contains(&"n0001".to_string()));
+}
+
+#[tokio::test]
 async fn asset_page_checks_components_charts_ranges() {
     let t = T::new(false).await;
     t.push(

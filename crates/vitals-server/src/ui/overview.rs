@@ -15,6 +15,7 @@ use axum::response::Response;
 use std::collections::{BTreeSet, HashMap};
 use vitals_core::Status;
 use vitals_scheduler::history::{merge_recent, Uptime, RECENT};
+use vitals_scheduler::state::AssetState;
 
 /// Rows per page of the overview.
 pub const PAGE_ROWS: usize = 1000;
@@ -51,7 +52,29 @@ pub async fn page(
     let (label_key, label_value) = label.split_once('=').unwrap_or((label, ""));
     let page_no = get("page").parse::<usize>().unwrap_or(1).max(1);
 
-    let state = app.state().read();
+    // The content is the same for everyone; only the frame around it is per user.
+    // Uptime figures change with the hour, nothing else here with the clock.
+    let now = app.now();
+    let key = format!(
+        "{}\0{}",
+        query(&[
+            ("q", get("q")),
+            ("group", group),
+            ("label", label),
+            ("status", status),
+            ("page", &page_no.to_string()),
+        ]),
+        now.0.div_euclid(3_600_000)
+    );
+    let views = &app.views.overview;
+    if let Some(content) = views.get(&key, app.state().generation()) {
+        return layout(&ctx, StatusCode::OK, "Overview", "/", &content);
+    }
+    let _turn = views.turn().await;
+    if let Some(content) = views.get(&key, app.state().generation()) {
+        return layout(&ctx, StatusCode::OK, "Overview", "/", &content);
+    }
+    let (state, generation) = app.state().read_at();
     let mut counts: HashMap<&str, usize> = HashMap::new();
     let mut groups: BTreeSet<&str> = BTreeSet::new();
     let mut rows = Vec::with_capacity(state.len());
@@ -80,12 +103,23 @@ pub async fn page(
         }
         rows.push((rank(s), a));
     }
-    // Ids are unique, so an unstable sort gives the same order.
-    rows.sort_unstable_by(|x, y| y.0.cmp(&x.0).then(x.1.record.id.cmp(&y.1.record.id)));
     let total = state.len();
     let matched = rows.len();
     let pages = matched.div_ceil(PAGE_ROWS).max(1);
     let page_no = page_no.min(pages);
+    let start = (page_no - 1) * PAGE_ROWS;
+    let end = (start + PAGE_ROWS).min(matched);
+    // Only this page's rows need their order: partition around its end, then sort what is
+    // before it (linear in the assets rather than n log n). Ids are unique, so an unstable
+    // sort gives the same order as a stable one.
+    let order = |x: &(i32, &AssetState), y: &(i32, &AssetState)| {
+        y.0.cmp(&x.0).then(x.1.record.id.cmp(&y.1.record.id))
+    };
+    if end > 0 && end < matched {
+        rows.select_nth_unstable_by(end - 1, order);
+        rows.truncate(end);
+    }
+    rows.sort_unstable_by(order);
 
     let mut b = String::with_capacity(256 + PAGE_ROWS.min(matched) * 260);
     // Counts: each is a link to that filter.
@@ -134,8 +168,6 @@ placeholder=\"key=value\" value=\"{}\"> <label for=\"filter-status\">Status</lab
     }
     b.push_str("</select> <button type=\"submit\">Filter</button> <a href=\"/\">Clear</a></form>");
 
-    let start = (page_no - 1) * PAGE_ROWS;
-    let end = (start + PAGE_ROWS).min(matched);
     w!(
         b,
         "<p id=\"shown\">{} of {total} assets match{}.</p>",
@@ -154,7 +186,6 @@ placeholder=\"key=value\" value=\"{}\"> <label for=\"filter-status\">Status</lab
 <th scope=\"col\" class=\"num\" title=\"Today (UTC) and the 30 days before\">30 d</th>\
 <th scope=\"col\">Groups</th><th scope=\"col\">Checks</th><th scope=\"col\">Reason</th></tr></thead><tbody>",
     );
-    let now = app.now();
     for (_, a) in rows.get(start..end).unwrap_or(&[]) {
         let s = a.status();
         // The worst check's reason says why, at a glance.
@@ -186,7 +217,7 @@ placeholder=\"key=value\" value=\"{}\"> <label for=\"filter-status\">Status</lab
                 .flat_map(|c| c.history.recent())
                 .collect::<Vec<_>>()
         } else {
-            merge_recent(a.checks.values().map(|c| &c.history), RECENT)
+            merge_recent(a.checks.values().map(|c| &*c.history), RECENT)
         };
         bars::push_bar(&mut b, &recent, None);
         b.push_str("</td>");
@@ -224,5 +255,7 @@ placeholder=\"key=value\" value=\"{}\"> <label for=\"filter-status\">Status</lab
         b.push_str("</ul></nav>");
     }
     drop(state);
+    let b = std::sync::Arc::new(b);
+    app.views.overview.put(&key, generation, b.clone());
     layout(&ctx, StatusCode::OK, "Overview", "/", &b)
 }

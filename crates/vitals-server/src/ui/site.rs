@@ -56,7 +56,7 @@ fn rows(app: &AppState, page: &vitals_config::StatusPageConfig, now: Timestamp) 
                 name: a.display_name().to_string(),
                 status: a.status(),
                 uptime,
-                recent: merge_recent(a.checks.values().map(|c| &c.history), RECENT),
+                recent: merge_recent(a.checks.values().map(|c| &*c.history), RECENT),
             }
         })
         .collect()
