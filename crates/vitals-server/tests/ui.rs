@@ -196,9 +196,9 @@ async fn overview_pages_stay_worst_first_and_show_new_results_at_once() {
     let t = T::new(false).await;
     // 2,300 assets in one batch: every 7th crit, every 5th (not 7th) warn, the rest ok.
     let status = |i: usize| {
-        if i % 7 == 0 {
+        if i.is_multiple_of(7) {
             "crit"
-        } else if i % 5 == 0 {
+        } else if i.is_multiple_of(5) {
             "warn"
         } else {
             "ok"
