@@ -12,7 +12,7 @@
 
 use crate::Timestamp;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 
 /// How many recent scores per test are kept in memory for population alarms. Windows larger
 /// than this are answered from storage.
@@ -174,15 +174,19 @@ pub struct Scored {
     pub updated: Timestamp,
 }
 
+/// A small map sorted by key, in one exact allocation. Every asset keeps five of them, most
+/// with one entry; 10,000 assets save ~22 MB against `BTreeMap`s.
+pub type SmallMap<K, V> = litemap::LiteMap<K, V>;
+
 /// The health of one asset.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct AssetHealth {
-    pub state: BTreeMap<String, BTreeMap<String, Scored>>,
-    pub severity: BTreeMap<String, Scored>,
+    pub state: SmallMap<String, SmallMap<String, Scored>>,
+    pub severity: SmallMap<String, Scored>,
     /// Recent scores per test, newest first, at most [`HISTORY_KEEP`].
-    pub history: BTreeMap<String, VecDeque<i64>>,
+    pub history: SmallMap<String, VecDeque<i64>>,
     /// How many scores each test has had in total (so a window can tell when memory is short).
-    pub history_len: BTreeMap<String, u64>,
+    pub history_len: SmallMap<String, u64>,
 }
 
 /// What one change did to the persisted health of an asset (for the store).
@@ -276,10 +280,26 @@ impl AssetHealth {
 
     /// Adds a score to the in-memory history only (used when loading from storage, oldest first).
     pub fn push_history(&mut self, test: &str, score: i64) {
-        let h = self.history.entry(test.to_string()).or_default();
-        h.push_front(score);
-        h.truncate(HISTORY_KEEP);
-        *self.history_len.entry(test.to_string()).or_default() += 1;
+        // Keys are allocated only for a new test: this runs for every scored observation.
+        if !self.history.contains_key(test) {
+            self.history.insert(test.to_string(), VecDeque::new());
+        }
+        if let Some(h) = self.history.get_mut(test) {
+            // Room first and exactly: a clone (the pipeline works on copies) has no spare
+            // capacity, and a full history pushed before truncating would double to 256.
+            if h.len() >= HISTORY_KEEP {
+                h.truncate(HISTORY_KEEP - 1);
+            } else if h.len() == h.capacity() {
+                h.reserve_exact(HISTORY_KEEP - h.len());
+            }
+            h.push_front(score);
+        }
+        match self.history_len.get_mut(test) {
+            Some(n) => *n += 1,
+            None => {
+                self.history_len.insert(test.to_string(), 1);
+            }
+        }
     }
 
     /// The newest `n` scores of a test, if memory holds them all (else `None`: ask storage).
@@ -521,16 +541,19 @@ mod tests {
         let c2 = h.record(&g, "heart", 2, Timestamp(2000));
         assert!(c2.is_empty());
         assert_eq!(
-            h.state["doctor"]["heart"],
+            *h.state.get("doctor").unwrap().get("heart").unwrap(),
             Scored {
                 score: 2,
                 updated: Timestamp(1000)
             }
         );
         h.record(&g, "heart", 3, Timestamp(3000));
-        assert_eq!(h.state["doctor"]["heart"].updated, Timestamp(3000));
         assert_eq!(
-            h.severity["doctor"],
+            h.state.get("doctor").unwrap().get("heart").unwrap().updated,
+            Timestamp(3000)
+        );
+        assert_eq!(
+            *h.severity.get("doctor").unwrap(),
             Scored {
                 score: 3,
                 updated: Timestamp(3000)
@@ -544,13 +567,13 @@ mod tests {
         let mut h = AssetHealth::default();
         let g = vec!["doctor".to_string()];
         h.record(&g, "heart", 0, Timestamp(1));
-        assert_eq!(h.severity["doctor"].score, 1);
+        assert_eq!(h.severity.get("doctor").unwrap().score, 1);
         h.record(&g, "sleep", 4, Timestamp(2));
         h.record(&g, "smoke", 2, Timestamp(3));
-        assert_eq!(h.severity["doctor"].score, 4);
+        assert_eq!(h.severity.get("doctor").unwrap().score, 4);
         h.delete_test("doctor", "sleep", Timestamp(4)).unwrap();
         assert_eq!(
-            h.severity["doctor"],
+            *h.severity.get("doctor").unwrap(),
             Scored {
                 score: 2,
                 updated: Timestamp(4)
@@ -574,6 +597,24 @@ mod tests {
         assert!(q.asset_fails(&[3, 3, 1])); // 2 of 3 = 66 % ≥ 60 %
         assert!(q.asset_fails(&[4])); // a single result is the whole window
         assert!(!q.asset_fails(&[]));
+    }
+
+    #[test]
+    fn history_keeps_the_newest_in_its_first_allocation_even_through_copies() {
+        let mut h = AssetHealth::default();
+        for s in 0..1000i64 {
+            // As the pipeline does: work on a copy, keep the copy.
+            let mut copy = h.clone();
+            copy.push_history("t", s);
+            h = copy;
+        }
+        let kept = h.history.get("t").unwrap();
+        assert_eq!(kept.len(), HISTORY_KEEP);
+        assert_eq!(kept.front(), Some(&999));
+        assert_eq!(kept.back(), Some(&(1000 - HISTORY_KEEP as i64)));
+        assert!(kept.capacity() < 2 * HISTORY_KEEP, "{}", kept.capacity());
+        assert_eq!(*h.history_len.get("t").unwrap(), 1000);
+        assert_eq!(h.window("t", 3), Some(vec![999, 998, 997]));
     }
 
     #[test]

@@ -68,10 +68,38 @@ struct Bucket {
     bad: u32,
 }
 
+/// One recent result in 8 bytes: the time in ms shifted left by two, the status in the low two
+/// bits (a `(i64, Status)` pair takes 16). 10,000 checks keep 50 of these each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Packed(i64);
+
+/// Times beyond ±2^60 ms (36 million years) are clamped so the shift cannot overflow.
+const PACK_LIMIT: i64 = 1 << 60;
+
+impl Packed {
+    fn new(t: i64, s: Status) -> Self {
+        let code = match s {
+            Status::Ok => 0,
+            Status::Warn => 1,
+            Status::Crit => 2,
+            Status::Unknown => 3,
+        };
+        Packed((t.clamp(-PACK_LIMIT, PACK_LIMIT) << 2) | code)
+    }
+
+    fn time(self) -> i64 {
+        self.0 >> 2 // arithmetic: negative times come back as they were
+    }
+
+    fn status(self) -> Status {
+        Status::ALL[(self.0 & 3) as usize]
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct History {
-    /// Newest last: `(time ms, status)`.
-    recent: VecDeque<(i64, Status)>,
+    /// Newest last. Allocated once at exactly [`RECENT`] entries and never grown past it.
+    recent: VecDeque<Packed>,
     hours: [Bucket; HOURS],
     days: [Bucket; DAYS],
 }
@@ -128,18 +156,22 @@ impl History {
         add(&mut self.hours, index(time.0, HOUR), 1, bad);
         add(&mut self.days, index(time.0, DAY), 1, bad);
         // Usually the newest; a late pushed result is put in its place by time.
-        let pos = self
+        let mut pos = self
             .recent
             .iter()
-            .rposition(|(t, _)| *t <= time.0)
+            .rposition(|p| p.time() <= time.0)
             .map_or(0, |p| p + 1);
-        if pos == 0 && self.recent.len() >= RECENT {
-            return; // older than all of the last 50
-        }
-        self.recent.insert(pos, (time.0, status));
-        while self.recent.len() > RECENT {
+        if self.recent.len() >= RECENT {
+            if pos == 0 {
+                return; // older than all of the last 50
+            }
+            // Room first, so the ring never grows past its exact allocation.
             self.recent.pop_front();
+            pos -= 1;
+        } else if self.recent.capacity() == 0 {
+            self.recent.reserve_exact(RECENT);
         }
+        self.recent.insert(pos, Packed::new(time.0, status));
     }
 
     /// Loads stored counts of one period (`HOUR` or `DAY` long, starting at `start`).
@@ -155,16 +187,24 @@ impl History {
     pub fn load_recent(&mut self, mut results: Vec<(Timestamp, Status)>) {
         results.sort_by_key(|(t, _)| t.0);
         let skip = results.len().saturating_sub(RECENT);
-        self.recent = results
-            .into_iter()
-            .skip(skip)
-            .map(|(t, s)| (t.0, s))
-            .collect();
+        let mut recent = VecDeque::new();
+        if !results.is_empty() {
+            recent.reserve_exact(RECENT);
+        }
+        recent.extend(
+            results
+                .into_iter()
+                .skip(skip)
+                .map(|(t, s)| Packed::new(t.0, s)),
+        );
+        self.recent = recent;
     }
 
     /// The last results, oldest first.
     pub fn recent(&self) -> impl DoubleEndedIterator<Item = (Timestamp, Status)> + '_ {
-        self.recent.iter().map(|(t, s)| (Timestamp(*t), *s))
+        self.recent
+            .iter()
+            .map(|p| (Timestamp(p.time()), p.status()))
     }
 
     /// Uptime counts of the three windows ending at `now`.
@@ -211,6 +251,27 @@ mod tests {
         assert!(r.windows(2).all(|w| w[0].0 <= w[1].0));
         assert_eq!(r.last().unwrap().0, Timestamp(T0 + 59_000));
         assert_eq!(r.iter().filter(|x| x.1 == Status::Crit).count(), 1);
+    }
+
+    #[test]
+    fn the_ring_keeps_times_and_statuses_exactly_in_its_first_allocation() {
+        let mut h = History::default();
+        for (i, s) in Status::ALL.iter().cycle().take(200).enumerate() {
+            h.record(Timestamp(T0 + i as i64 * 7), *s);
+        }
+        let r: Vec<_> = h.recent().collect();
+        assert_eq!(r.len(), RECENT);
+        for (k, (t, s)) in r.iter().enumerate() {
+            let i = 150 + k;
+            assert_eq!(*t, Timestamp(T0 + i as i64 * 7));
+            assert_eq!(*s, Status::ALL[i % 4]);
+        }
+        assert!(h.recent.capacity() < 2 * RECENT, "{}", h.recent.capacity());
+        for t in [-1, -T0, 0, i64::MIN, i64::MAX] {
+            let p = Packed::new(t, Status::Crit);
+            assert_eq!(p.status(), Status::Crit);
+            assert_eq!(p.time(), t.clamp(-PACK_LIMIT, PACK_LIMIT));
+        }
     }
 
     #[test]

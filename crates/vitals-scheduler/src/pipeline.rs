@@ -1276,10 +1276,14 @@ impl Worker {
         } = round;
         let has_work = batch != CommitBatch::default();
         let notify_outbox = !batch.outbox.is_empty();
-        let result = if has_work {
-            self.store.commit(batch.clone()).await
+        let (result, batch) = if has_work {
+            let shared = Arc::new(batch);
+            let result = self.store.commit(shared.clone()).await;
+            // The store let go of it before answering; a copy only if one does not.
+            let batch = Arc::try_unwrap(shared).unwrap_or_else(|b| (*b).clone());
+            (result, batch)
         } else {
-            Ok(vitals_store::CommitReport::default())
+            (Ok(vitals_store::CommitReport::default()), batch)
         };
         let now = self.clock.now();
         match result {

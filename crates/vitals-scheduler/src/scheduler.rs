@@ -25,20 +25,25 @@ use vitals_probe::Prober;
 /// A check ready to be scheduled.
 #[derive(Debug, Clone)]
 pub struct ScheduledCheck {
+    /// Holds the probe (see [`ScheduledCheck::probe`]); not copied out, since 10,000 checks
+    /// would keep every spec twice.
     pub config: CheckConfig,
     pub schedule: Schedule,
-    pub probe: vitals_core::spec::ProbeSpec,
 }
 
 impl ScheduledCheck {
     /// `None` for checks that are not polled (push, heartbeat).
     pub fn from_config(config: &CheckConfig) -> Option<Result<Self, ScheduleError>> {
-        let probe = config.kind.probe()?.clone();
+        config.kind.probe()?;
         Some(config.build_schedule().map(|schedule| ScheduledCheck {
             schedule,
-            probe,
             config: config.clone(),
         }))
+    }
+
+    /// What it runs: always `Some` for a check [`ScheduledCheck::from_config`] built.
+    pub fn probe(&self) -> Option<&vitals_core::spec::ProbeSpec> {
+        self.config.kind.probe()
     }
 
     fn key(&self) -> (String, String) {
@@ -357,11 +362,15 @@ impl Loop {
                 // Boxed: the probe's state machine (the largest of every probe kind) is then
                 // allocated only once the permit is held, and a task waiting for its permit
                 // stays small; spawning also moves less.
-                let outcome = Box::pin(prober.run_check(Some(&key), &check.probe, c.timeout)).await;
-                metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
-                metrics.record_probe(&check.probe, outcome.status);
-                let obs = outcome.into_observation(&c.asset, &c.name, start);
-                sink.submit(obs).await;
+                if let Some(probe) = check.probe() {
+                    let outcome = Box::pin(prober.run_check(Some(&key), probe, c.timeout)).await;
+                    metrics.record_probe(probe, outcome.status);
+                    metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+                    let obs = outcome.into_observation(&c.asset, &c.name, start);
+                    sink.submit(obs).await;
+                } else {
+                    metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+                }
                 running.store(false, Ordering::Release);
             });
         }

@@ -7,7 +7,7 @@ use crate::history::History;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
-use vitals_core::health::AssetHealth;
+use vitals_core::health::{AssetHealth, SmallMap};
 use vitals_core::{Observation, Status};
 use vitals_store::AssetRecord;
 
@@ -66,7 +66,8 @@ impl ConfiguredCheck {
 #[derive(Debug, Clone)]
 pub struct AssetState {
     pub record: AssetRecord,
-    pub checks: BTreeMap<String, CheckState>,
+    /// Small (most assets have one or a few checks): one exact allocation, not a B-tree node.
+    pub checks: SmallMap<String, CheckState>,
     /// Scores per group and test, severity per group, recent score history.
     pub health: AssetHealth,
 }
@@ -75,7 +76,7 @@ impl AssetState {
     pub fn new(record: AssetRecord) -> Self {
         AssetState {
             record,
-            checks: BTreeMap::new(),
+            checks: SmallMap::new(),
             health: AssetHealth::default(),
         }
     }
@@ -145,7 +146,7 @@ impl LiveState {
                 .or_insert_with(|| AssetState::new(a.clone()));
         }
         for s in map.values_mut() {
-            for c in s.checks.values_mut() {
+            for (_, c) in s.checks.iter_mut() {
                 c.configured = false;
                 c.accepts_pushes = true;
             }
@@ -232,7 +233,7 @@ impl LiveState {
     ) {
         let mut map = self.write();
         for a in map.values_mut() {
-            for c in a.checks.values_mut() {
+            for (_, c) in a.checks.iter_mut() {
                 *c.history = History::default();
             }
         }
@@ -458,7 +459,7 @@ mod tests {
         // Removing the check from the config keeps its latest observation, marked unconfigured.
         s.sync_config(&[], &[]);
         let a = s.asset("a").unwrap();
-        assert!(!a.checks["http"].configured);
-        assert!(a.checks["http"].latest.is_some());
+        assert!(!a.checks.get("http").unwrap().configured);
+        assert!(a.checks.get("http").unwrap().latest.is_some());
     }
 }

@@ -214,7 +214,13 @@ async fn one_asset_check_and_time_is_one_observation() {
     assert_eq!(report.accepted, 0);
     assert_eq!(report.duplicates, vec![0, 1]);
     assert_eq!(stored(&*r.store).await, vec![t, t + 5_000]);
-    let o = r.state.asset("db").unwrap().checks["port"]
+    let o = r
+        .state
+        .asset("db")
+        .unwrap()
+        .checks
+        .get("port")
+        .unwrap()
         .latest
         .clone()
         .unwrap();

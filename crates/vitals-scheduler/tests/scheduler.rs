@@ -127,7 +127,16 @@ async fn interval_checks_run_repeatedly_and_land_in_store_and_state() {
     );
     assert!(eventually(15, || async { count(&r.store, "web", "home").await >= 3 }).await);
     let a = r.state.asset("web").unwrap();
-    assert_eq!(a.checks["home"].latest.as_ref().unwrap().status, Status::Ok);
+    assert_eq!(
+        a.checks
+            .get("home")
+            .unwrap()
+            .latest
+            .as_ref()
+            .unwrap()
+            .status,
+        Status::Ok
+    );
     assert!(r.metrics.total_probes() >= 3);
     assert_eq!(r.metrics.skipped_ticks.load(Ordering::Relaxed), 0);
     s.shutdown().await;

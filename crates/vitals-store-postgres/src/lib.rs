@@ -32,7 +32,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use vitals_core::alert::{Alert, AlertState, Silence, Transition};
 use vitals_core::{Component, Observation, Status, Timestamp, Value};
@@ -979,8 +979,8 @@ impl Observations for PgStore {
         Ok(out)
     }
 
-    async fn commit(&self, batch: CommitBatch) -> Result<CommitReport> {
-        if batch == CommitBatch::default() {
+    async fn commit(&self, batch: Arc<CommitBatch>) -> Result<CommitReport> {
+        if *batch == CommitBatch::default() {
             return self.check_open().map(|()| CommitReport::default());
         }
         self.partitions_for(&batch.observations).await?;

@@ -114,7 +114,9 @@ mod cluster {
             member: "a".into(),
             epoch: e1,
         }));
-        a.commit(obs(1_000)).await.expect("the holder commits");
+        a.commit(obs(1_000).into())
+            .await
+            .expect("the holder commits");
 
         tokio::time::sleep(Duration::from_millis(1_300)).await;
         let e2 = b
@@ -123,7 +125,10 @@ mod cluster {
             .unwrap()
             .expect("b takes the lapsed lease");
         assert!(e2 > e1, "a new holder is a new epoch: {e1} then {e2}");
-        let err = a.commit(obs(2_000)).await.expect_err("a is fenced off");
+        let err = a
+            .commit(obs(2_000).into())
+            .await
+            .expect_err("a is fenced off");
         assert!(
             err.to_string()
                 .contains("no longer holds the decider lease"),
@@ -192,7 +197,7 @@ mod cluster {
         a.set_feed(Some("a".into()));
         let mut batch = obs(5_000);
         batch.inbox_done = vec![(seqs[0], String::new()), (seqs[1], "\"answer\"".into())];
-        a.commit(batch).await.unwrap();
+        a.commit(batch.into()).await.unwrap();
         assert!(a.inbox_take(10).await.unwrap().is_empty(), "consumed");
         assert_eq!(
             b.inbox_answers(&seqs).await.unwrap(),

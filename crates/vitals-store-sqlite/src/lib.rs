@@ -360,12 +360,12 @@ impl Observations for SqliteStore {
         self.read(move |c, _| site::recent_results(c, limit)).await
     }
 
-    async fn commit(&self, batch: CommitBatch) -> Result<CommitReport> {
-        if batch == CommitBatch::default() {
+    async fn commit(&self, batch: Arc<CommitBatch>) -> Result<CommitReport> {
+        if *batch == CommitBatch::default() {
             return self.check_open().map(|()| CommitReport::default());
         }
         let duplicates = self
-            .send_for_duplicates(|r| Command::Commit(Box::new(batch), r))
+            .send_for_duplicates(|r| Command::Commit(batch, r))
             .await?;
         Ok(CommitReport { duplicates })
     }

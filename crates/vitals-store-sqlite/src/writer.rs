@@ -39,7 +39,7 @@ pub type ExecFn = std::sync::Arc<dyn Fn(&Connection) -> Result<(), StoreError> +
 pub enum Command {
     Append(Vec<Observation>, Reply),
     Exec(ExecFn, Reply),
-    Commit(Box<CommitBatch>, Reply),
+    Commit(Arc<CommitBatch>, Reply),
     /// Delivery outcomes of one claimer's items; replies the count applied in a one-element
     /// list.
     Outbox(String, Vec<OutboxUpdate>, Reply),
@@ -71,7 +71,7 @@ pub enum Command {
 enum Work {
     Append(Vec<Observation>),
     Exec(ExecFn),
-    Commit(Box<CommitBatch>),
+    Commit(Arc<CommitBatch>),
     Outbox(String, Vec<OutboxUpdate>),
     Upsert(Vec<AssetRecord>),
     Ping,
@@ -464,13 +464,16 @@ impl Writer {
         let works: Vec<&Work> = group.iter().map(|(w, _)| w).collect();
         match self.apply_and_commit(&works) {
             Ok(dups) => {
-                for ((_, reply), d) in group.into_iter().zip(dups) {
+                for ((work, reply), d) in group.into_iter().zip(dups) {
+                    // Before the answer: a committed batch goes back to its caller uncopied.
+                    drop(work);
                     let _ = reply.send(Ok(d));
                 }
             }
             Err(e) if group.len() == 1 => {
                 tracing::warn!(error = %e, "write transaction failed");
-                if let Some((_, reply)) = group.into_iter().next() {
+                if let Some((work, reply)) = group.into_iter().next() {
+                    drop(work);
                     let _ = reply.send(Err(e));
                 }
             }
@@ -482,6 +485,7 @@ impl Writer {
                         .begin()
                         .and_then(|()| self.apply_and_commit(&[&work]))
                         .map(|mut d| d.pop().unwrap_or_default());
+                    drop(work);
                     let _ = reply.send(result);
                 }
             }

@@ -445,7 +445,7 @@ pub async fn same_millisecond_is_a_duplicate<S: Store>(store: &S) {
         ],
         ..Default::default()
     };
-    let report = ok(store.commit(batch).await, "commit");
+    let report = ok(store.commit(batch.into()).await, "commit");
     assert_eq!(report.duplicates, vec![0, 2]);
     assert_eq!(ok(store.count_observations().await, "count"), 4);
     let mut q = query("a", Some("c"));
@@ -640,7 +640,7 @@ pub async fn retention_of_alerts_and_notifications<S: Store>(store: &S) {
         ],
         ..Default::default()
     };
-    ok(store.commit(batch).await, "commit");
+    ok(store.commit(batch.into()).await, "commit");
     let claimed = ok(store.outbox_claim("w", t(9), t(10), 100).await, "claim");
     assert_eq!(claimed.len(), 3, "all three are due");
     let sent = |id: &str| crate::OutboxUpdate {
@@ -1034,7 +1034,7 @@ pub async fn commit_stores_everything_together<S: Store>(store: &S) {
         silences: vec![silence.clone()],
         ..Default::default()
     };
-    let report = ok(store.commit(batch).await, "commit");
+    let report = ok(store.commit(batch.into()).await, "commit");
     assert!(report.duplicates.is_empty(), "{report:?}");
 
     assert_eq!(ok(store.assets().await, "assets"), vec![asset]);
@@ -1097,7 +1097,7 @@ pub async fn commit_stores_everything_together<S: Store>(store: &S) {
         silences: vec![longer.clone()],
         ..Default::default()
     };
-    ok(store.commit(batch).await, "second commit");
+    ok(store.commit(batch.into()).await, "second commit");
     let (got, transitions) = ok(store.alert(7).await, "alert").expect("alert 7 stored");
     assert_eq!(got.state, vitals_core::alert::AlertState::Resolved);
     assert_eq!(transitions.len(), events.len() + e3.len());
@@ -1141,7 +1141,7 @@ pub async fn commit_reports_duplicates_and_remembers_ids<S: Store>(store: &S) {
         result_ids: vec!["k1".into(), "k2".into()],
         ..Default::default()
     };
-    let report = ok(store.commit(batch).await, "commit");
+    let report = ok(store.commit(batch.into()).await, "commit");
     assert_eq!(report.duplicates, vec![0, 2]);
     assert_eq!(ok(store.count_observations().await, "count"), 3);
     let got = read(store, &query("a", Some("c"))).await;
@@ -1159,7 +1159,10 @@ pub async fn commit_reports_duplicates_and_remembers_ids<S: Store>(store: &S) {
     seen.sort();
     assert_eq!(seen, vec!["k1", "k2"]);
     // An empty commit is fine and changes nothing.
-    ok(store.commit(CommitBatch::default()).await, "empty commit");
+    ok(
+        store.commit(CommitBatch::default().into()).await,
+        "empty commit",
+    );
     assert_eq!(ok(store.count_observations().await, "count"), 3);
 }
 
@@ -1203,7 +1206,7 @@ pub async fn health_changes_apply_in_order<S: Store>(store: &S) {
         ],
         ..Default::default()
     };
-    ok(store.commit(batch).await, "commit");
+    ok(store.commit(batch.into()).await, "commit");
     let flat = |rows: Vec<crate::HealthRow>| {
         let mut v: Vec<(String, String, Option<String>, i64)> = rows
             .into_iter()
@@ -1247,7 +1250,7 @@ pub async fn health_changes_apply_in_order<S: Store>(store: &S) {
         ],
         ..Default::default()
     };
-    ok(store.commit(batch).await, "commit");
+    ok(store.commit(batch.into()).await, "commit");
     assert_eq!(
         flat(ok(store.health_rows().await, "health_rows")),
         vec![s("a", "g", Some("t1"), 5)]
@@ -1268,7 +1271,7 @@ pub async fn outbox_lifecycle<S: Store>(store: &S) {
         outbox: vec![first, second, other],
         ..Default::default()
     };
-    ok(store.commit(batch).await, "commit");
+    ok(store.commit(batch.into()).await, "commit");
     assert_eq!(
         ok(store.outbox_next_due().await, "next_due"),
         Some(t(1_000))
@@ -1402,7 +1405,7 @@ pub async fn outbox_claims_are_exclusive_and_fenced<S: Store>(store: &S) {
             .collect(),
         ..Default::default()
     };
-    ok(store.commit(batch).await, "commit");
+    ok(store.commit(batch.into()).await, "commit");
     // Four claimers at once, five items each at most: every item goes to exactly one.
     let claims = join_all(
         ["a", "b", "c", "d"]

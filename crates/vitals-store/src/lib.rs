@@ -465,7 +465,11 @@ pub trait Observations: Send + Sync + 'static {
     /// Commits a whole batch atomically: all of it, or (on error) none of it. An observation
     /// whose (asset, check, time) is already stored — or appears earlier in the batch — is a
     /// duplicate: not stored, its index in `batch.observations` reported.
-    async fn commit(&self, batch: CommitBatch) -> Result<CommitReport>;
+    ///
+    /// Shared, not moved: the caller keeps the batch to apply it to the live state once it is
+    /// committed, and a store drops its reference before it answers, so the caller gets it back
+    /// without a copy (`Arc::try_unwrap`).
+    async fn commit(&self, batch: std::sync::Arc<CommitBatch>) -> Result<CommitReport>;
 }
 
 /// Alerts, silences and the notification outbox.
