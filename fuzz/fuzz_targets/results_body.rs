@@ -146,6 +146,7 @@ fn harness() -> &'static Harness {
                 protect: Default::default(),
                 workers: None,
                 agents: Default::default(),
+                views: Arc::default(),
             }
         });
         Harness { rt, app }
