@@ -174,8 +174,10 @@ pub struct Scored {
     pub updated: Timestamp,
 }
 
-/// A small map sorted by key, in one exact allocation. Every asset keeps five of them, most
-/// with one entry; 10,000 assets save ~22 MB against `BTreeMap`s.
+/// A small map sorted by key, in one allocation: lookups are binary searches, an insert shifts
+/// the entries after it (fine for the few, at most hundreds, an asset has). Every asset keeps
+/// six of them (five here, its checks in the live state), most with one entry, where a
+/// `BTreeMap` allocates a node for eleven: 10,000 assets keep ~30 MB less.
 pub type SmallMap<K, V> = litemap::LiteMap<K, V>;
 
 /// The health of one asset.

@@ -98,7 +98,7 @@ impl Packed {
 
 #[derive(Debug, Clone)]
 pub struct History {
-    /// Newest last. Allocated once at exactly [`RECENT`] entries and never grown past it.
+    /// Newest last. Grown once, straight to exactly [`RECENT`] entries, never past it.
     recent: VecDeque<Packed>,
     hours: [Bucket; HOURS],
     days: [Bucket; DAYS],
@@ -168,8 +168,9 @@ impl History {
             // Room first, so the ring never grows past its exact allocation.
             self.recent.pop_front();
             pos -= 1;
-        } else if self.recent.capacity() == 0 {
-            self.recent.reserve_exact(RECENT);
+        } else if self.recent.len() == self.recent.capacity() {
+            // Straight to the bound (a clone has no spare room either), never doubling past it.
+            self.recent.reserve_exact(RECENT - self.recent.len());
         }
         self.recent.insert(pos, Packed::new(time.0, status));
     }
@@ -188,9 +189,7 @@ impl History {
         results.sort_by_key(|(t, _)| t.0);
         let skip = results.len().saturating_sub(RECENT);
         let mut recent = VecDeque::new();
-        if !results.is_empty() {
-            recent.reserve_exact(RECENT);
-        }
+        recent.reserve_exact(results.len().min(RECENT));
         recent.extend(
             results
                 .into_iter()

@@ -353,6 +353,11 @@ impl Loop {
             let permits = self.permits.clone();
             let clock = self.clock.clone();
             self.tracker.spawn(async move {
+                // Always there: `from_config` builds only checks that have a probe.
+                let Some(probe) = check.probe() else {
+                    running.store(false, Ordering::Release);
+                    return;
+                };
                 let _permit = permits.acquire_owned().await;
                 let start = clock.now();
                 metrics.record_lateness((start.0 - due).max(0) as u64 * 1000);
@@ -362,15 +367,11 @@ impl Loop {
                 // Boxed: the probe's state machine (the largest of every probe kind) is then
                 // allocated only once the permit is held, and a task waiting for its permit
                 // stays small; spawning also moves less.
-                if let Some(probe) = check.probe() {
-                    let outcome = Box::pin(prober.run_check(Some(&key), probe, c.timeout)).await;
-                    metrics.record_probe(probe, outcome.status);
-                    metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
-                    let obs = outcome.into_observation(&c.asset, &c.name, start);
-                    sink.submit(obs).await;
-                } else {
-                    metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
-                }
+                let outcome = Box::pin(prober.run_check(Some(&key), probe, c.timeout)).await;
+                metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+                metrics.record_probe(probe, outcome.status);
+                let obs = outcome.into_observation(&c.asset, &c.name, start);
+                sink.submit(obs).await;
                 running.store(false, Ordering::Release);
             });
         }
