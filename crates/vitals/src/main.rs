@@ -10,11 +10,14 @@ mod notify_cmd;
 mod ops;
 mod probe_cmd;
 mod serve;
+#[cfg(not(feature = "system-alloc"))]
+mod sqlite_alloc;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
 // The write path allocates a lot of small, short-lived objects; mimalloc measurably beats
 // glibc malloc there (bench/ingest) and keeps RSS flat.
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
@@ -227,6 +230,11 @@ fn run_agent(args: vitals_agent::AgentArgs) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
+    // First, before anything can open a database: SQLite takes its allocator only then.
+    #[cfg(not(feature = "system-alloc"))]
+    if let Err(rc) = sqlite_alloc::install() {
+        eprintln!("vitals: SQLite keeps the C library's malloc (sqlite3_config returned {rc})");
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config, listen } => {
