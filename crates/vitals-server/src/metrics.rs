@@ -146,6 +146,23 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
         ],
         1.0,
     );
+    if let Some(b) = crate::monitor::resident_bytes() {
+        // The name Prometheus' own process collectors use, so existing dashboards find it.
+        o.family(
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory of the Vitals process in bytes.",
+        );
+        o.sample("process_resident_memory_bytes", &[], b as f64);
+    }
+    if let Some(b) = app.store().memory_in_use() {
+        o.family(
+            "vitals_store_memory_bytes",
+            "gauge",
+            "Memory the embedded database holds in this process (bounded, see docs/operations.md).",
+        );
+        o.sample("vitals_store_memory_bytes", &[], b as f64);
+    }
 
     {
         let state = app.state().read();

@@ -145,8 +145,26 @@ pub async fn status(State(app): State<AppState>) -> impl IntoResponse {
             "observations_stored": m.observations_stored.load(Ordering::Relaxed),
             "store_errors": m.store_errors.load(Ordering::Relaxed),
         },
+        "memory": {
+            "resident_bytes": resident_bytes(),
+            "store_bytes": app.store().memory_in_use(),
+        },
         "cluster": cluster(&app),
     }))
+}
+
+/// The process's resident memory (Linux: `VmRSS` of `/proc/self/status`); `None` elsewhere.
+pub(crate) fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(kb * 1024)
 }
 
 /// This replica among the replicas (`null` on its own).

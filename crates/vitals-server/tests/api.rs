@@ -281,6 +281,20 @@ async fn metrics_expose_check_status_with_escaped_labels() {
     assert!(body.contains("vitals_check_up{asset=\"clinic-1\",check=\"import\"} 0"));
     assert!(body.contains("# TYPE vitals_schedule_lateness_seconds histogram"));
     assert!(body.contains("vitals_schedule_lateness_seconds_bucket{le=\"+Inf\"} 0"));
+    // Memory: the process's and the embedded database's, both real numbers.
+    let gauge = |name: &str| -> f64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} missing: {body}"))
+            .parse()
+            .unwrap()
+    };
+    let rss = gauge("process_resident_memory_bytes");
+    let sqlite = gauge("vitals_store_memory_bytes");
+    assert!(
+        rss > 1e6 && sqlite > 0.0 && sqlite < rss,
+        "rss {rss}, sqlite {sqlite}"
+    );
 }
 
 #[tokio::test]
@@ -305,6 +319,9 @@ async fn status_reports_counts_and_lateness() {
     assert_eq!(v["assets"], 3);
     assert_eq!(v["checks"], 3);
     assert_eq!(v["scheduler"]["lateness"]["p99_ms"], 3.0);
+    let rss = v["memory"]["resident_bytes"].as_u64().unwrap();
+    let sqlite = v["memory"]["store_bytes"].as_u64().unwrap();
+    assert!(rss > 1 << 20 && sqlite > 0 && sqlite < rss, "{v}");
 }
 
 #[tokio::test]

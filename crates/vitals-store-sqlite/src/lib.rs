@@ -595,6 +595,10 @@ impl Housekeeping for SqliteStore {
         self.send(Command::Ping).await
     }
 
+    fn memory_in_use(&self) -> Option<u64> {
+        schema::memory_in_use()
+    }
+
     async fn close(&self) -> Result<()> {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Err(StoreError::Closed);

@@ -99,8 +99,12 @@ const INSERT_RECENT: &str = "INSERT INTO observations_recent \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 
 /// Moves the staged observations into the main table, sorted so each check's rows land
-/// together. `(check_id, ts)` is unique across both tables, so this cannot conflict.
-const MERGE: &str = "INSERT INTO observations \
+/// together. `(check_id, ts)` is unique across both tables (`Staging::taken`), so this cannot
+/// conflict and `OR IGNORE` never fires: it is there because a statement that cannot abort
+/// needs no statement journal. That journal held the old content of every page a merge touches
+/// — about one leaf per check, 11–17 MB with 10,000 checks (temp_store is MEMORY) — and was
+/// the largest single allocation of a busy server (bench/README.md, P2 memory).
+const MERGE: &str = "INSERT OR IGNORE INTO observations \
      (check_id, ts, status, score, duration_us, reason_id, comp_id, vals) \
      SELECT check_id, ts, status, score, duration_us, reason_id, comp_id, vals \
      FROM observations_recent ORDER BY check_id, ts; \

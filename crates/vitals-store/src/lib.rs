@@ -604,6 +604,12 @@ pub trait Housekeeping: Send + Sync + 'static {
     /// Cheap liveness check for `/monitor`: the backend can read and write.
     async fn ping(&self) -> Result<()>;
 
+    /// Bytes the backend holds in this process (an embedded database's caches), for
+    /// `/metrics` and `/api/v1/status`; `None` when its memory lives elsewhere.
+    fn memory_in_use(&self) -> Option<u64> {
+        None
+    }
+
     /// Flushes queued writes and stops the writer. Later calls fail with [`StoreError::Closed`].
     async fn close(&self) -> Result<()>;
 }
