@@ -212,6 +212,10 @@ impl<V: Clone> JMap<V> {
     }
 
     fn get_mut(&mut self, k: &str) -> Option<&mut V> {
+        // An absent key cannot change: nothing to save (every OK observation asks for one).
+        if !self.map.contains_key(k) {
+            return None;
+        }
         self.save(k);
         self.map.get_mut(k)
     }
@@ -230,6 +234,9 @@ impl<V: Clone> JMap<V> {
     }
 
     fn remove(&mut self, k: &str) -> Option<V> {
+        if !self.map.contains_key(k) {
+            return None;
+        }
         self.save(k);
         self.map.remove(k)
     }

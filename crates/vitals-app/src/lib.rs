@@ -222,7 +222,7 @@ impl App {
         ));
         report_held(&*store, &notifiers).await;
         let heartbeats = Arc::new(HeartbeatRegistry::default());
-        heartbeats.sync(&running, clock.now());
+        heartbeats.sync(running.iter().map(|c| &**c), clock.now());
         // It turns every second; a minute without a turn means it hangs.
         let watch_beat = workers.register("watch", Some(Duration::from_secs(60)));
         tasks.push(watched(
@@ -673,7 +673,8 @@ pub fn asset_record(a: &AssetConfig) -> AssetRecord {
 }
 
 /// Assets and checks as the running system sees them: the config plus the self check.
-fn effective(cfg: &Config, bound: SocketAddr) -> (Vec<AssetRecord>, Vec<CheckConfig>) {
+/// Each check is allocated once here and shared from then on (schedules, scheduler).
+fn effective(cfg: &Config, bound: SocketAddr) -> (Vec<AssetRecord>, Vec<Arc<CheckConfig>>) {
     let mut assets = cfg.effective_assets();
     let mut checks = cfg.checks.clone();
     if cfg.server.self_check {
@@ -708,16 +709,19 @@ fn effective(cfg: &Config, bound: SocketAddr) -> (Vec<AssetRecord>, Vec<CheckCon
             locations: None,
         });
     }
-    (assets.iter().map(asset_record).collect(), checks)
+    (
+        assets.iter().map(asset_record).collect(),
+        checks.into_iter().map(Arc::new).collect(),
+    )
 }
 
-fn scheduled(checks: &[CheckConfig]) -> Result<Vec<ScheduledCheck>> {
+fn scheduled(checks: &[Arc<CheckConfig>]) -> Result<Vec<ScheduledCheck>> {
     checks
         .iter()
         // Checks with locations are run by site agents, not here.
         .filter(|c| c.locations.is_none())
         .filter_map(|c| {
-            ScheduledCheck::from_config(c).map(|r| r.with_context(|| format!("check {}", c.key())))
+            ScheduledCheck::from_shared(c).map(|r| r.with_context(|| format!("check {}", c.key())))
         })
         .collect()
 }
@@ -729,10 +733,10 @@ fn apply_schedules(
     heartbeats: Arc<HeartbeatRegistry>,
     clock: SharedClock,
 ) -> schedules::Apply {
-    Arc::new(move |checks: Vec<CheckConfig>| {
+    Arc::new(move |checks: Vec<Arc<CheckConfig>>| {
         let (scheduler, heartbeats, now) = (scheduler.clone(), heartbeats.clone(), clock.now());
         Box::pin(async move {
-            heartbeats.sync(&checks, now);
+            heartbeats.sync(checks.iter().map(|c| &**c), now);
             // Overrides are validated as the file is, so this does not fail; if it did, the
             // checks keep their running schedules.
             match scheduled(&checks) {
@@ -743,7 +747,7 @@ fn apply_schedules(
     })
 }
 
-fn check_kinds(cfg: &Config, checks: &[CheckConfig]) -> Vec<ConfiguredCheck> {
+fn check_kinds(cfg: &Config, checks: &[Arc<CheckConfig>]) -> Vec<ConfiguredCheck> {
     checks
         .iter()
         .map(|c| {

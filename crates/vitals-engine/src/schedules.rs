@@ -23,7 +23,7 @@ pub const MAX_INTERVAL: Duration = Duration::from_secs(366 * 86_400);
 /// Hands the checks with their schedules in effect to the running scheduler (and heartbeat
 /// watch). The composition root provides it.
 pub type Apply =
-    Arc<dyn Fn(Vec<CheckConfig>) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+    Arc<dyn Fn(Vec<Arc<CheckConfig>>) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// Why a schedule change was refused.
 #[derive(Debug, Clone, PartialEq)]
@@ -185,8 +185,10 @@ fn fits(c: &CheckConfig, o: &CheckOverride) -> Result<ScheduleSpec, String> {
 }
 
 /// `checks` with every stored override that fits applied. A store that cannot be read leaves
-/// the file's schedules (logged): a broken override table must not stop checks.
-pub fn effective(store: &dyn EngineStore, checks: &[CheckConfig]) -> Vec<CheckConfig> {
+/// the file's schedules (logged): a broken override table must not stop checks. A check
+/// without an override is the same allocation as the file's: the scheduler and this module
+/// share one copy of each check (10,000 checks' configurations are ~6 MB a copy).
+pub fn effective(store: &dyn EngineStore, checks: &[Arc<CheckConfig>]) -> Vec<Arc<CheckConfig>> {
     let overrides = match store.check_overrides() {
         Ok(o) => o,
         Err(e) => {
@@ -197,19 +199,23 @@ pub fn effective(store: &dyn EngineStore, checks: &[CheckConfig]) -> Vec<CheckCo
     checks
         .iter()
         .map(|c| {
-            let mut c = c.clone();
-            if let Some(o) = overrides
+            let Some(o) = overrides
                 .iter()
                 .find(|o| o.asset == c.asset && o.check == c.name)
-            {
-                match fits(&c, o) {
-                    Ok(spec) => c.schedule = spec,
-                    Err(why) => {
-                        tracing::warn!(check = %c.key(), reason = %why, "check schedule override not applied")
-                    }
+            else {
+                return c.clone();
+            };
+            match fits(c, o) {
+                Ok(spec) => {
+                    let mut changed = CheckConfig::clone(c);
+                    changed.schedule = spec;
+                    Arc::new(changed)
+                }
+                Err(why) => {
+                    tracing::warn!(check = %c.key(), reason = %why, "check schedule override not applied");
+                    c.clone()
                 }
             }
-            c
         })
         .collect()
 }
@@ -220,7 +226,7 @@ pub struct CheckSchedules {
     store: Arc<dyn EngineStore>,
     apply: Apply,
     /// The checks as the file says (plus the self check).
-    checks: tokio::sync::Mutex<Vec<CheckConfig>>,
+    checks: tokio::sync::Mutex<Vec<Arc<CheckConfig>>>,
     clock: vitals_core::SharedClock,
 }
 
@@ -228,7 +234,7 @@ impl CheckSchedules {
     /// Over the checks already running (the scheduler started with [`effective`] of them).
     pub fn new(
         store: Arc<dyn EngineStore>,
-        checks: Vec<CheckConfig>,
+        checks: Vec<Arc<CheckConfig>>,
         apply: Apply,
         clock: vitals_core::SharedClock,
     ) -> Self {
@@ -241,19 +247,20 @@ impl CheckSchedules {
     }
 
     /// A reload's new checks: overrides are applied to them and the result handed on.
-    pub async fn replace(&self, checks: Vec<CheckConfig>) {
+    pub async fn replace(&self, checks: Vec<Arc<CheckConfig>>) {
         let mut held = self.checks.lock().await;
         *held = checks;
         (self.apply)(effective(&*self.store, &held)).await;
     }
 
     fn find<'a>(
-        checks: &'a [CheckConfig],
+        checks: &'a [Arc<CheckConfig>],
         asset: &str,
         check: &str,
     ) -> Result<&'a CheckConfig, ScheduleError> {
         checks
             .iter()
+            .map(|c| &**c)
             .find(|c| c.asset == asset && c.name == check)
             .ok_or_else(|| {
                 ScheduleError::NotFound(format!("no check {asset}/{check} in the configuration"))
@@ -321,7 +328,7 @@ impl CheckSchedules {
 
     fn view_in(
         &self,
-        checks: &[CheckConfig],
+        checks: &[Arc<CheckConfig>],
         asset: &str,
         check: &str,
     ) -> Result<CheckScheduleView, ScheduleError> {
@@ -337,7 +344,7 @@ impl CheckSchedules {
 
     fn views_in(
         &self,
-        checks: &[CheckConfig],
+        checks: &[Arc<CheckConfig>],
         asset: Option<&str>,
     ) -> Result<Vec<CheckScheduleView>, ScheduleError> {
         let overrides = self.store.check_overrides().map_err(ScheduleError::Store)?;

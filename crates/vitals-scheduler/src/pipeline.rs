@@ -883,17 +883,19 @@ impl Worker {
         {
             return false;
         }
+        let model = self.model.get();
+        let peek = self.state.peek(
+            &obs.asset,
+            &obs.check,
+            !round.scratch.contains_key(&obs.asset),
+            |g| model.groups_for(&obs.check, g),
+        );
         let key = (obs.asset.clone(), obs.check.clone());
-        let current = round
-            .latest
-            .get(&key)
-            .copied()
-            .or_else(|| self.state.latest_time(&obs.asset, &obs.check));
+        let current = round.latest.get(&key).copied().or(peek.latest);
         if current == Some(obs.time) {
             return false;
         }
-        let model = self.model.get();
-        if !self.state.contains(&obs.asset) && round.new_assets.insert(obs.asset.clone()) {
+        if !peek.asset_known && round.new_assets.insert(obs.asset.clone()) {
             let mut record = AssetRecord::named(&obs.asset);
             if let Some(c) = creator {
                 record
@@ -903,7 +905,7 @@ impl Worker {
             }
             round.batch.assets.push(record);
         }
-        if !self.state.has_check(&obs.asset, &obs.check) {
+        if !peek.check_known {
             round
                 .new_checks
                 .entry(obs.asset.clone())
@@ -919,16 +921,15 @@ impl Worker {
                 .entry(obs.asset.clone())
                 .or_default()
                 .insert(obs.check.clone(), obs.status);
-            let groups = {
-                self.state
-                    .groups_for(&obs.asset, |g| model.groups_for(&obs.check, g))
-            };
-            let groups = if groups.is_empty() {
+            let groups = if peek.groups.is_empty() {
                 vec![DEFAULT_GROUP.to_string()]
             } else {
-                groups
+                peek.groups
             };
-            let h = self.health_of(&mut round.scratch, &obs.asset);
+            let h = match peek.health {
+                Some(h) => round.scratch.entry(obs.asset.clone()).or_insert(h),
+                None => self.health_of(&mut round.scratch, &obs.asset),
+            };
             for change in h.record(&groups, &obs.check, obs.score, obs.time) {
                 round.batch.health.push(HealthUpdate {
                     asset: obs.asset.clone(),

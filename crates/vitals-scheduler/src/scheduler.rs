@@ -26,14 +26,21 @@ use vitals_probe::Prober;
 #[derive(Debug, Clone)]
 pub struct ScheduledCheck {
     /// Holds the probe (see [`ScheduledCheck::probe`]); not copied out, since 10,000 checks
-    /// would keep every spec twice.
-    pub config: CheckConfig,
+    /// would keep every spec twice. Shared with the configuration the composition root keeps
+    /// (see [`ScheduledCheck::from_shared`]).
+    pub config: Arc<CheckConfig>,
     pub schedule: Schedule,
 }
 
 impl ScheduledCheck {
     /// `None` for checks that are not polled (push, heartbeat).
     pub fn from_config(config: &CheckConfig) -> Option<Result<Self, ScheduleError>> {
+        config.kind.probe()?;
+        Self::from_shared(&Arc::new(config.clone()))
+    }
+
+    /// Like [`ScheduledCheck::from_config`], keeping a reference to `config` instead of a copy.
+    pub fn from_shared(config: &Arc<CheckConfig>) -> Option<Result<Self, ScheduleError>> {
         config.kind.probe()?;
         Some(config.build_schedule().map(|schedule| ScheduledCheck {
             schedule,

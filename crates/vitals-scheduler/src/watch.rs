@@ -90,7 +90,7 @@ pub struct HeartbeatRegistry {
 
 impl HeartbeatRegistry {
     /// Rebuilds from the configuration; checks that stay keep their `since`.
-    pub fn sync(&self, checks: &[CheckConfig], now: Timestamp) {
+    pub fn sync<'a>(&self, checks: impl IntoIterator<Item = &'a CheckConfig>, now: Timestamp) {
         let old = self.snapshot();
         let mut map = HashMap::new();
         for c in checks {
