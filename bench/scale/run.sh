@@ -64,6 +64,9 @@ rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 # Anonymous memory (heap) apart from file-backed and shared pages (SQLite's WAL index): tells
 # whether RSS growth is the process' own data.
 anon_kb() { awk '/^RssAnon:/ {print $2}' "/proc/$1/status"; }
+# Threads: tokio's blocking pool (SQLite readers) grows and shrinks; a memory step that comes
+# with a new thread points at per-thread allocator state.
+threads() { awk '/^Threads:/ {print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 
 s=$(vitals_status "$VITALS_PORT")
@@ -80,8 +83,8 @@ max_rss=0
 sum_cpu=0
 rss_series=()
 
-printf '%6s %9s %9s %8s %10s %9s %8s %8s %8s %7s %7s\n' \
-    "t(s)" "RSS(MB)" "anon(MB)" "CPU%" "probes" "probes/s" "skipped" "p50(ms)" "p99(ms)" "max(ms)" "queued"
+printf '%6s %9s %9s %7s %4s %8s %10s %9s %8s %8s %8s %7s %7s\n' \
+    "t(s)" "RSS(MB)" "anon(MB)" "sql(MB)" "thr" "CPU%" "probes" "probes/s" "skipped" "p50(ms)" "p99(ms)" "max(ms)" "queued"
 for ((i = 1; i <= samples; i++)); do
     # Sleep to the sample's target time, so samples do not drift with the time they take.
     wake=$(calc "$start_t + $i * $SAMPLE - $(now_s)")
@@ -91,14 +94,15 @@ for ((i = 1; i <= samples; i++)); do
     rss=$(rss_kb "$VITALS_PID")
     anon=$(anon_kb "$VITALS_PID")
     s=$(vitals_status "$VITALS_PORT")
-    read -r probes skipped p50 p99 lmax queued < <(jq -r '[.scheduler.probes_total, .scheduler.skipped_ticks,
+    # sql: what SQLite holds of the anonymous memory (its page caches; null on PostgreSQL).
+    read -r probes skipped p50 p99 lmax queued sql < <(jq -r '[.scheduler.probes_total, .scheduler.skipped_ticks,
         .scheduler.lateness.p50_ms, .scheduler.lateness.p99_ms, .scheduler.lateness.max_ms,
-        .pipeline.queued] | @tsv' <<<"$s")
+        .pipeline.queued, (.memory.store_bytes // 0)] | @tsv' <<<"$s")
     cpu_pct=$(calc "100 * ($c - $c_prev) / $CLK_TCK / ($t - $t_prev)")
     rate=$(calc "($probes - $p_prev) / ($t - $t_prev)")
     rss_mb=$(calc "$rss * 1024 / 1e6")
-    printf '%6.0f %9.1f %9.1f %8.1f %10s %9.0f %8s %8.1f %8.1f %7.1f %7s\n' \
-        "$(calc "$t - $start_t")" "$rss_mb" "$(calc "$anon * 1024 / 1e6")" "$cpu_pct" "$probes" "$rate" "$skipped" "$p50" "$p99" "$lmax" "$queued"
+    printf '%6.0f %9.1f %9.1f %7.1f %4s %8.1f %10s %9.0f %8s %8.1f %8.1f %7.1f %7s\n' \
+        "$(calc "$t - $start_t")" "$rss_mb" "$(calc "$anon * 1024 / 1e6")" "$(calc "$sql / 1e6")" "$(threads "$VITALS_PID")" "$cpu_pct" "$probes" "$rate" "$skipped" "$p50" "$p99" "$lmax" "$queued"
     max_p99=$(calc "$p99 > $max_p99 ? $p99 : $max_p99")
     max_rss=$(calc "$rss_mb > $max_rss ? $rss_mb : $max_rss")
     rss_series+=("$rss_mb")
