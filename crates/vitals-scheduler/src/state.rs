@@ -329,15 +329,6 @@ impl LiveState {
         }
     }
 
-    /// Runs `f` on the asset's groups (none for an unknown asset) without copying them.
-    pub fn groups_for<R>(&self, asset: &str, f: impl FnOnce(&[String]) -> R) -> R {
-        let map = self.read();
-        f(map
-            .get(asset)
-            .map(|a| a.record.groups.as_slice())
-            .unwrap_or(&[]))
-    }
-
     pub fn health(&self, asset: &str) -> Option<AssetHealth> {
         self.read().get(asset).map(|a| a.health.clone())
     }
