@@ -180,13 +180,112 @@ pub struct Scored {
 /// `BTreeMap` allocates a node for eleven: 10,000 assets keep ~30 MB less.
 pub type SmallMap<K, V> = litemap::LiteMap<K, V>;
 
+/// A test's recent scores, newest first, at most [`HISTORY_KEEP`]. Scores are almost always
+/// small (the status defaults are 1–4), so they are kept in one byte each until one does not
+/// fit; then the whole history widens to `i64` (exact either way). 100,000 tests keep 128 B
+/// each instead of 1 KB.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Vec<i64>", into = "Vec<i64>")]
+pub enum ScoreHistory {
+    Narrow(VecDeque<i8>),
+    Wide(VecDeque<i64>),
+}
+
+impl Default for ScoreHistory {
+    fn default() -> Self {
+        ScoreHistory::Narrow(VecDeque::new())
+    }
+}
+
+/// Makes room for one more at the front, exactly: a clone (the pipeline works on copies) has
+/// no spare capacity, and a full history pushed before truncating would double its allocation.
+fn room<T>(h: &mut VecDeque<T>) {
+    if h.len() >= HISTORY_KEEP {
+        h.truncate(HISTORY_KEEP - 1);
+    } else if h.len() == h.capacity() {
+        h.reserve_exact(HISTORY_KEEP - h.len());
+    }
+}
+
+impl ScoreHistory {
+    pub fn len(&self) -> usize {
+        match self {
+            ScoreHistory::Narrow(h) => h.len(),
+            ScoreHistory::Wide(h) => h.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Newest first.
+    pub fn iter(&self) -> impl Iterator<Item = i64> + '_ {
+        let (narrow, wide) = match self {
+            ScoreHistory::Narrow(h) => (Some(h.iter().map(|s| i64::from(*s))), None),
+            ScoreHistory::Wide(h) => (None, Some(h.iter().copied())),
+        };
+        narrow
+            .into_iter()
+            .flatten()
+            .chain(wide.into_iter().flatten())
+    }
+
+    /// Adds the newest score, dropping the oldest beyond [`HISTORY_KEEP`].
+    pub fn push_front(&mut self, score: i64) {
+        if let ScoreHistory::Narrow(h) = self {
+            match i8::try_from(score) {
+                Ok(s) => {
+                    room(h);
+                    h.push_front(s);
+                    return;
+                }
+                Err(_) => {
+                    let mut wide = VecDeque::with_capacity(HISTORY_KEEP);
+                    wide.extend(h.iter().map(|s| i64::from(*s)));
+                    *self = ScoreHistory::Wide(wide);
+                }
+            }
+        }
+        if let ScoreHistory::Wide(h) = self {
+            room(h);
+            h.push_front(score);
+        }
+    }
+
+    /// Bytes allocated (for tests of the memory budget).
+    pub fn allocated_bytes(&self) -> usize {
+        match self {
+            ScoreHistory::Narrow(h) => h.capacity(),
+            ScoreHistory::Wide(h) => h.capacity() * 8,
+        }
+    }
+}
+
+impl From<Vec<i64>> for ScoreHistory {
+    /// From newest first; keeps the newest [`HISTORY_KEEP`].
+    fn from(newest_first: Vec<i64>) -> Self {
+        let mut h = ScoreHistory::default();
+        for s in newest_first.iter().take(HISTORY_KEEP).rev() {
+            h.push_front(*s);
+        }
+        h
+    }
+}
+
+impl From<ScoreHistory> for Vec<i64> {
+    fn from(h: ScoreHistory) -> Self {
+        h.iter().collect()
+    }
+}
+
 /// The health of one asset.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct AssetHealth {
     pub state: SmallMap<String, SmallMap<String, Scored>>,
     pub severity: SmallMap<String, Scored>,
     /// Recent scores per test, newest first, at most [`HISTORY_KEEP`].
-    pub history: SmallMap<String, VecDeque<i64>>,
+    pub history: SmallMap<String, ScoreHistory>,
     /// How many scores each test has had in total (so a window can tell when memory is short).
     pub history_len: SmallMap<String, u64>,
 }
@@ -284,16 +383,10 @@ impl AssetHealth {
     pub fn push_history(&mut self, test: &str, score: i64) {
         // Keys are allocated only for a new test: this runs for every scored observation.
         if !self.history.contains_key(test) {
-            self.history.insert(test.to_string(), VecDeque::new());
+            self.history
+                .insert(test.to_string(), ScoreHistory::default());
         }
         if let Some(h) = self.history.get_mut(test) {
-            // Room first and exactly: a clone (the pipeline works on copies) has no spare
-            // capacity, and a full history pushed before truncating would double to 256.
-            if h.len() >= HISTORY_KEEP {
-                h.truncate(HISTORY_KEEP - 1);
-            } else if h.len() == h.capacity() {
-                h.reserve_exact(HISTORY_KEEP - h.len());
-            }
             h.push_front(score);
         }
         match self.history_len.get_mut(test) {
@@ -309,7 +402,7 @@ impl AssetHealth {
         let h = self.history.get(test)?;
         let total = self.history_len.get(test).copied().unwrap_or(0) as usize;
         if h.len() >= n || h.len() == total {
-            Some(h.iter().take(n).copied().collect())
+            Some(h.iter().take(n).collect())
         } else {
             None
         }
@@ -327,7 +420,7 @@ impl AssetHealth {
         let mut failing = 0i128;
         for s in h.iter().take(q.repetition) {
             len += 1;
-            failing += i128::from(*s >= q.score);
+            failing += i128::from(s >= q.score);
         }
         // In i128: any i64 percentage is a valid (if odd) criterion and must not overflow.
         Some(len > 0 && 100 * failing >= i128::from(q.repetition_percent) * len)
@@ -389,7 +482,7 @@ impl AssetHealth {
     /// Loads a test's recent scores (newest first) from storage; `complete` when these are all
     /// the scores there are.
     pub fn load_history(&mut self, test: &str, newest_first: &[i64], complete: bool) {
-        let h: VecDeque<i64> = newest_first.iter().take(HISTORY_KEEP).copied().collect();
+        let h = ScoreHistory::from(newest_first.to_vec());
         let total = if complete { h.len() as u64 } else { u64::MAX };
         self.history.insert(test.to_string(), h);
         self.history_len.insert(test.to_string(), total);
@@ -612,11 +705,54 @@ mod tests {
         }
         let kept = h.history.get("t").unwrap();
         assert_eq!(kept.len(), HISTORY_KEEP);
-        assert_eq!(kept.front(), Some(&999));
-        assert_eq!(kept.back(), Some(&(1000 - HISTORY_KEEP as i64)));
-        assert!(kept.capacity() < 2 * HISTORY_KEEP, "{}", kept.capacity());
+        assert_eq!(kept.iter().next(), Some(999));
+        assert_eq!(kept.iter().last(), Some(1000 - HISTORY_KEEP as i64));
+        assert!(
+            kept.allocated_bytes() < 2 * 8 * HISTORY_KEEP,
+            "{}",
+            kept.allocated_bytes()
+        );
         assert_eq!(*h.history_len.get("t").unwrap(), 1000);
         assert_eq!(h.window("t", 3), Some(vec![999, 998, 997]));
+    }
+
+    #[test]
+    fn small_scores_take_a_byte_and_a_large_one_widens_the_history_exactly() {
+        let mut h = AssetHealth::default();
+        for i in 0..300i64 {
+            let mut copy = h.clone();
+            copy.push_history("t", i % 4 + 1);
+            h = copy;
+        }
+        let kept = h.history.get("t").unwrap();
+        assert!(matches!(kept, ScoreHistory::Narrow(_)));
+        assert!(
+            kept.allocated_bytes() <= HISTORY_KEEP,
+            "{}",
+            kept.allocated_bytes()
+        );
+        let before: Vec<i64> = kept.iter().collect();
+        // A score beyond a byte (and the extremes) keep every older score as it was.
+        for big in [1_000, i64::MIN, i64::MAX] {
+            h.push_history("t", big);
+        }
+        let kept = h.history.get("t").unwrap();
+        assert!(matches!(kept, ScoreHistory::Wide(_)));
+        assert_eq!(kept.len(), HISTORY_KEEP);
+        let now: Vec<i64> = kept.iter().collect();
+        assert_eq!(&now[..3], &[i64::MAX, i64::MIN, 1_000]);
+        assert_eq!(&now[3..], &before[..HISTORY_KEEP - 3]);
+        assert_eq!(h.window("t", 2), Some(vec![i64::MAX, i64::MIN]));
+        // -128 and 127 still fit a byte.
+        let mut n = ScoreHistory::default();
+        n.push_front(-128);
+        n.push_front(127);
+        assert!(matches!(n, ScoreHistory::Narrow(_)));
+        assert_eq!(n.iter().collect::<Vec<_>>(), vec![127, -128]);
+        // Serialised as the plain list, newest first, and back.
+        let json = serde_json::to_string(&n).unwrap();
+        assert_eq!(json, "[127,-128]");
+        assert_eq!(serde_json::from_str::<ScoreHistory>(&json).unwrap(), n);
     }
 
     #[test]

@@ -59,13 +59,70 @@ impl Uptime {
     }
 }
 
-/// A bucket: which period (its index since the epoch) and its counts. Compact on purpose:
-/// 10,000 checks keep 56 of these each.
-#[derive(Debug, Clone, Copy, Default)]
-struct Bucket {
-    period: i32,
-    total: u32,
-    bad: u32,
+/// The counts of the last `L` periods (hours or days) in 8 bytes each: the slot of period `p`
+/// is `p mod L`, and which period a slot holds follows from the newest period seen, so no
+/// slot stores its own. 10,000 checks keep 56 slots each.
+#[derive(Debug, Clone, Copy)]
+struct Ring<const L: usize> {
+    /// The newest period counted; `i64::MIN` before the first.
+    newest: i64,
+    /// `(total, bad)` per slot.
+    slots: [(u32, u32); L],
+}
+
+impl<const L: usize> Default for Ring<L> {
+    fn default() -> Self {
+        Ring {
+            newest: i64::MIN,
+            slots: [(0, 0); L],
+        }
+    }
+}
+
+impl<const L: usize> Ring<L> {
+    fn slot(period: i64) -> usize {
+        period.rem_euclid(L as i64) as usize
+    }
+
+    /// Adds counts to a period. A newer period than any before empties the slots of the
+    /// periods it skips; counts of a period that has left the window are dropped.
+    fn add(&mut self, period: i32, total: u64, bad: u64) {
+        let period = i64::from(period);
+        if self.newest == i64::MIN {
+            self.newest = period;
+        } else if period > self.newest {
+            if period - self.newest >= L as i64 {
+                self.slots = [(0, 0); L];
+            } else {
+                for p in self.newest + 1..=period {
+                    self.slots[Self::slot(p)] = (0, 0);
+                }
+            }
+            self.newest = period;
+        } else if period <= self.newest - L as i64 {
+            return;
+        }
+        let s = &mut self.slots[Self::slot(period)];
+        s.0 = s.0.saturating_add(u32::try_from(total).unwrap_or(u32::MAX));
+        s.1 = s.1.saturating_add(u32::try_from(bad).unwrap_or(u32::MAX));
+    }
+
+    /// Counts of the periods `from..=to` still held.
+    fn sum(&self, from: i32, to: i32) -> Counts {
+        let mut c = Counts::default();
+        if self.newest == i64::MIN {
+            return c;
+        }
+        for (i, (total, bad)) in self.slots.iter().enumerate() {
+            // The period in this slot: the newest one at or before `newest` that maps here.
+            let period = self.newest - (self.newest - i as i64).rem_euclid(L as i64);
+            if *total > 0 && period >= i64::from(from) && period <= i64::from(to) {
+                c.total += u64::from(*total);
+                c.bad += u64::from(*bad);
+            }
+        }
+        c
+    }
 }
 
 /// One recent result in 8 bytes: the time in ms shifted left by two, the status in the low two
@@ -100,16 +157,16 @@ impl Packed {
 pub struct History {
     /// Newest last. Grown once, straight to exactly [`RECENT`] entries, never past it.
     recent: VecDeque<Packed>,
-    hours: [Bucket; HOURS],
-    days: [Bucket; DAYS],
+    hours: Ring<HOURS>,
+    days: Ring<DAYS>,
 }
 
 impl Default for History {
     fn default() -> Self {
         History {
             recent: VecDeque::new(),
-            hours: [Bucket::default(); HOURS],
-            days: [Bucket::default(); DAYS],
+            hours: Ring::default(),
+            days: Ring::default(),
         }
     }
 }
@@ -118,43 +175,12 @@ fn index(t: i64, period: i64) -> i32 {
     i32::try_from(t.div_euclid(period)).unwrap_or(if t < 0 { i32::MIN } else { i32::MAX })
 }
 
-/// Adds to the bucket of `period_index` in a ring, replacing an older period found there;
-/// counts of a period older than the one in the slot are dropped (they left the window).
-fn add(ring: &mut [Bucket], period_index: i32, total: u64, bad: u64) {
-    let slot = period_index.rem_euclid(ring.len() as i32) as usize;
-    let b = &mut ring[slot];
-    if b.period < period_index || (b.total == 0 && b.period != period_index) {
-        *b = Bucket {
-            period: period_index,
-            total: 0,
-            bad: 0,
-        };
-    }
-    if b.period == period_index {
-        b.total = b
-            .total
-            .saturating_add(u32::try_from(total).unwrap_or(u32::MAX));
-        b.bad = b.bad.saturating_add(u32::try_from(bad).unwrap_or(u32::MAX));
-    }
-}
-
-fn sum(ring: &[Bucket], from_index: i32, to_index: i32) -> Counts {
-    let mut c = Counts::default();
-    for b in ring {
-        if b.total > 0 && b.period >= from_index && b.period <= to_index {
-            c.total += u64::from(b.total);
-            c.bad += u64::from(b.bad);
-        }
-    }
-    c
-}
-
 impl History {
     /// Counts one committed observation.
     pub fn record(&mut self, time: Timestamp, status: Status) {
         let bad = u64::from(status != Status::Ok);
-        add(&mut self.hours, index(time.0, HOUR), 1, bad);
-        add(&mut self.days, index(time.0, DAY), 1, bad);
+        self.hours.add(index(time.0, HOUR), 1, bad);
+        self.days.add(index(time.0, DAY), 1, bad);
         // Usually the newest; a late pushed result is put in its place by time.
         let mut pos = self
             .recent
@@ -178,8 +204,8 @@ impl History {
     /// Loads stored counts of one period (`HOUR` or `DAY` long, starting at `start`).
     pub fn load_counts(&mut self, period_ms: i64, start: Timestamp, total: u64, bad: u64) {
         match period_ms {
-            HOUR => add(&mut self.hours, index(start.0, HOUR), total, bad),
-            DAY => add(&mut self.days, index(start.0, DAY), total, bad),
+            HOUR => self.hours.add(index(start.0, HOUR), total, bad),
+            DAY => self.days.add(index(start.0, DAY), total, bad),
             _ => {}
         }
     }
@@ -210,9 +236,9 @@ impl History {
     pub fn uptime(&self, now: Timestamp) -> Uptime {
         let (h, d) = (index(now.0, HOUR), index(now.0, DAY));
         Uptime {
-            h24: sum(&self.hours, h.saturating_sub(HOURS as i32 - 1), h),
-            d7: sum(&self.days, d.saturating_sub(7), d),
-            d30: sum(&self.days, d.saturating_sub(30), d),
+            h24: self.hours.sum(h.saturating_sub(HOURS as i32 - 1), h),
+            d7: self.days.sum(d.saturating_sub(7), d),
+            d30: self.days.sum(d.saturating_sub(30), d),
         }
     }
 }
@@ -308,6 +334,63 @@ mod tests {
         // A late observation of a period older than its slot's is not counted.
         h.record(Timestamp(T0), Status::Crit);
         assert_eq!(h.uptime(Timestamp(T0 + 31 * DAY)).d30.bad, 0);
+    }
+
+    #[test]
+    fn rings_agree_with_counting_every_observation() {
+        // Pseudo-random times over 80 days, in and out of order, against a plain count.
+        let mut h = History::default();
+        let mut all = Vec::new();
+        let mut x: u64 = 42;
+        for _ in 0..5_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let t = T0 + (x >> 20) as i64 % (80 * DAY);
+            let s = if x % 3 == 0 { Status::Crit } else { Status::Ok };
+            h.record(Timestamp(t), s);
+            all.push((t, s));
+        }
+        assert_eq!(
+            std::mem::size_of::<History>() - std::mem::size_of::<VecDeque<Packed>>(),
+            8 + HOURS * 8 + 8 + DAYS * 8
+        );
+        let newest_day = all.iter().map(|(t, _)| t.div_euclid(DAY)).max().unwrap();
+        let newest_hour = all.iter().map(|(t, _)| t.div_euclid(HOUR)).max().unwrap();
+        // What a ring may still hold: the periods within its length of the newest seen so far
+        // when each observation arrived — so count in arrival order, like the ring does.
+        let (mut nd, mut nh) = (i64::MIN, i64::MIN);
+        let mut kept = Vec::new();
+        for (t, s) in &all {
+            let (d, hr) = (t.div_euclid(DAY), t.div_euclid(HOUR));
+            nd = nd.max(d);
+            nh = nh.max(hr);
+            kept.push((d > nd - DAYS as i64, hr > nh - HOURS as i64, d, hr, *s));
+        }
+        let now = Timestamp(newest_day * DAY + 3 * HOUR);
+        let u = h.uptime(now);
+        let count = |from_day: i64| {
+            let mut c = Counts::default();
+            for (day_kept, _, d, _, s) in &kept {
+                if *day_kept && *d >= from_day && *d <= newest_day {
+                    c.total += 1;
+                    c.bad += u64::from(*s != Status::Ok);
+                }
+            }
+            c
+        };
+        assert_eq!(u.d30, count(newest_day - 30));
+        assert_eq!(u.d7, count(newest_day - 7));
+        let h_now = now.0.div_euclid(HOUR);
+        let mut c = Counts::default();
+        for (_, hour_kept, _, hr, s) in &kept {
+            if *hour_kept && *hr >= h_now - 24 && *hr <= h_now && *hr <= newest_hour {
+                c.total += 1;
+                c.bad += u64::from(*s != Status::Ok);
+            }
+        }
+        assert_eq!(u.h24, c);
+        assert!(u.d30.total > 1_000);
     }
 
     #[test]

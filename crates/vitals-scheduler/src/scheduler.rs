@@ -58,21 +58,33 @@ impl ScheduledCheck {
     }
 }
 
-/// A new interval check runs soon after it appears (spread over the first few seconds), not
-/// only at its next grid tick, so a 1-hour check does not stay blank for an hour after start.
+/// A new interval check runs soon after it appears, not only at its next grid tick, so a
+/// 1-hour check does not stay blank for an hour after start: at a time within `spread_ms` of
+/// now, fixed by its name. A check whose grid tick falls within that window anyway simply runs
+/// then (the grid already spreads checks by their phase), so no check runs twice at start —
+/// a second run due while the first still waits for a permit would be a skipped tick.
 /// Later ticks follow the grid. Cron checks keep their times.
-fn first_due(check: &ScheduledCheck, now: Timestamp) -> Option<Timestamp> {
-    let next = check.schedule.next_after(now)?;
-    match check.schedule {
+fn first_due(schedule: &Schedule, key: &str, now: Timestamp, spread_ms: u64) -> Option<Timestamp> {
+    let next = schedule.next_after(now)?;
+    match schedule {
         Schedule::Interval { .. } => {
-            let key = format!("{}/{}", check.config.asset, check.config.name);
-            let early = now.add_millis(
-                (vitals_core::schedule::fnv1a(key.as_bytes()) % FIRST_RUN_SPREAD_MS) as i64 + 1,
-            );
+            let spread_ms = spread_ms.max(1);
+            if next.0 <= now.0.saturating_add(spread_ms as i64) {
+                return Some(next);
+            }
+            let early = now
+                .add_millis((vitals_core::schedule::fnv1a(key.as_bytes()) % spread_ms) as i64 + 1);
             Some(next.min(early))
         }
         Schedule::Cron(_) => Some(next),
     }
+}
+
+/// The window over which new checks make their first runs: at least 5 s, and 1 ms per new
+/// check, so a start with 100,000 checks begins at no more than 1,000 first runs a second
+/// instead of all within 5 s.
+fn first_run_spread_ms(new_checks: usize) -> u64 {
+    (new_checks as u64).max(FIRST_RUN_SPREAD_MS)
 }
 
 const FIRST_RUN_SPREAD_MS: u64 = 5_000;
@@ -206,6 +218,11 @@ struct Loop {
 
 impl Loop {
     fn apply(&mut self, checks: Vec<ScheduledCheck>, now: Timestamp) {
+        let new_checks = checks
+            .iter()
+            .filter(|c| c.config.enabled && !self.index.contains_key(&c.key()))
+            .count();
+        let spread_ms = first_run_spread_ms(new_checks);
         let mut keep: HashMap<(String, String), ()> = HashMap::new();
         for c in checks.into_iter().filter(|c| c.config.enabled) {
             let key = c.key();
@@ -228,7 +245,8 @@ impl Loop {
                     let id = self.next_slot;
                     self.next_slot += 1;
                     let check = Arc::new(c);
-                    if let Some(due) = first_due(&check, now) {
+                    let name = format!("{}/{}", check.config.asset, check.config.name);
+                    if let Some(due) = first_due(&check.schedule, &name, now, spread_ms) {
                         self.heap.push(Reverse((due.0, id, 0)));
                     }
                     self.slots.insert(
@@ -382,5 +400,49 @@ impl Loop {
                 running.store(false, Ordering::Release);
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const NOW: Timestamp = Timestamp(1_767_225_600_123);
+
+    #[test]
+    fn a_start_with_many_checks_runs_each_once_in_its_first_interval() {
+        // 100,000 checks every 60 s: the spread (100 s) covers the interval, so every first run
+        // is the grid tick itself — none runs early and again at its tick.
+        let spread = first_run_spread_ms(100_000);
+        assert_eq!(spread, 100_000);
+        let mut per_second = vec![0u32; 61];
+        for i in 0..100_000 {
+            let key = format!("a{i}/http");
+            let s = Schedule::interval(Duration::from_secs(60), &key, None).unwrap();
+            let due = first_due(&s, &key, NOW, spread).unwrap();
+            assert_eq!(Some(due), s.next_after(NOW), "{key}");
+            per_second[((due.0 - NOW.0) / 1000) as usize] += 1;
+        }
+        // And the grid spreads them evenly: no second gets more than twice its share.
+        assert!(
+            per_second.iter().all(|n| *n < 2 * 100_000 / 60),
+            "{per_second:?}"
+        );
+    }
+
+    #[test]
+    fn a_long_interval_check_runs_soon_and_a_cron_check_keeps_its_time() {
+        let key = "db/backup";
+        let s = Schedule::interval(Duration::from_secs(3600), key, None).unwrap();
+        let next = s.next_after(NOW).unwrap();
+        let due = first_due(&s, key, NOW, first_run_spread_ms(1)).unwrap();
+        assert!(due.0 > NOW.0 && due.0 <= NOW.0 + 5_000, "{due:?}");
+        assert!(due <= next);
+        // Ten thousand new checks: up to 10 s.
+        let due = first_due(&s, key, NOW, first_run_spread_ms(10_000)).unwrap();
+        assert!(due.0 > NOW.0 && due.0 <= NOW.0 + 10_000 && due <= next);
+        let c = Schedule::cron("0 3 * * *").unwrap();
+        assert_eq!(first_due(&c, key, NOW, 5_000), c.next_after(NOW));
     }
 }
