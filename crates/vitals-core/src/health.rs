@@ -180,6 +180,21 @@ pub struct Scored {
 /// `BTreeMap` allocates a node for eleven: 10,000 assets keep ~30 MB less.
 pub type SmallMap<K, V> = litemap::LiteMap<K, V>;
 
+/// Inserts into a small map, or updates in place without allocating a key. An empty map gets
+/// room for exactly one entry: a `Vec` would start at four, and most assets have one group and
+/// one test (at 100,000 assets the four maps of their health kept ~55 MB of unused slots until
+/// the pipeline's first copy trimmed them).
+fn set_small<V>(m: &mut SmallMap<String, V>, key: &str, value: V) {
+    if let Some(v) = m.get_mut(key) {
+        *v = value;
+        return;
+    }
+    if m.is_empty() {
+        *m = SmallMap::with_capacity(1);
+    }
+    m.insert(key.to_string(), value);
+}
+
 /// A test's recent scores, newest first, at most [`HISTORY_KEEP`]. Scores are almost always
 /// small (the status defaults are 1–4), so they are kept in one byte each until one does not
 /// fit; then the whole history widens to `i64` (exact either way). 100,000 tests keep 128 B
@@ -345,7 +360,7 @@ impl AssetHealth {
         let sev = self.computed_severity(group);
         let mut slot = self.severity.get(group).copied();
         if let Some(v) = update(&mut slot, sev, now) {
-            self.severity.insert(group.to_string(), v);
+            set_small(&mut self.severity, group, v);
             changes.push(HealthChange::Severity {
                 group: group.to_string(),
                 value: v,
@@ -363,10 +378,15 @@ impl AssetHealth {
     ) -> Vec<HealthChange> {
         let mut changes = Vec::new();
         for g in groups {
-            let tests = self.state.entry(g.clone()).or_default();
+            if !self.state.contains_key(g.as_str()) {
+                set_small(&mut self.state, g, SmallMap::new());
+            }
+            let Some(tests) = self.state.get_mut(g.as_str()) else {
+                continue; // just inserted
+            };
             let mut slot = tests.get(test).copied();
             if let Some(v) = update(&mut slot, score, now) {
-                tests.insert(test.to_string(), v);
+                set_small(tests, test, v);
                 changes.push(HealthChange::State {
                     group: g.clone(),
                     test: test.to_string(),
@@ -383,17 +403,14 @@ impl AssetHealth {
     pub fn push_history(&mut self, test: &str, score: i64) {
         // Keys are allocated only for a new test: this runs for every scored observation.
         if !self.history.contains_key(test) {
-            self.history
-                .insert(test.to_string(), ScoreHistory::default());
+            set_small(&mut self.history, test, ScoreHistory::default());
         }
         if let Some(h) = self.history.get_mut(test) {
             h.push_front(score);
         }
         match self.history_len.get_mut(test) {
             Some(n) => *n += 1,
-            None => {
-                self.history_len.insert(test.to_string(), 1);
-            }
+            None => set_small(&mut self.history_len, test, 1),
         }
     }
 
@@ -473,10 +490,12 @@ impl AssetHealth {
 
     /// Applies a persisted row when loading (no history, no change records).
     pub fn load_state(&mut self, group: &str, test: &str, value: Scored) {
-        self.state
-            .entry(group.to_string())
-            .or_default()
-            .insert(test.to_string(), value);
+        if !self.state.contains_key(group) {
+            set_small(&mut self.state, group, SmallMap::new());
+        }
+        if let Some(tests) = self.state.get_mut(group) {
+            set_small(tests, test, value);
+        }
     }
 
     /// Loads a test's recent scores (newest first) from storage; `complete` when these are all
@@ -484,12 +503,12 @@ impl AssetHealth {
     pub fn load_history(&mut self, test: &str, newest_first: &[i64], complete: bool) {
         let h = ScoreHistory::from(newest_first.to_vec());
         let total = if complete { h.len() as u64 } else { u64::MAX };
-        self.history.insert(test.to_string(), h);
-        self.history_len.insert(test.to_string(), total);
+        set_small(&mut self.history, test, h);
+        set_small(&mut self.history_len, test, total);
     }
 
     pub fn load_severity(&mut self, group: &str, value: Scored) {
-        self.severity.insert(group.to_string(), value);
+        set_small(&mut self.severity, group, value);
     }
 }
 
@@ -753,6 +772,39 @@ mod tests {
         let json = serde_json::to_string(&n).unwrap();
         assert_eq!(json, "[127,-128]");
         assert_eq!(serde_json::from_str::<ScoreHistory>(&json).unwrap(), n);
+    }
+
+    #[test]
+    fn a_first_score_allocates_one_slot_per_map() {
+        let mut h = AssetHealth::default();
+        h.record(&["g".to_string()], "t", 2, Timestamp(1));
+        h.record(&["g".to_string()], "t", 3, Timestamp(2));
+        let state = std::mem::take(&mut h.state).into_tuple_vec();
+        assert_eq!((state.len(), state.capacity()), (1, 1));
+        let tests = state.into_iter().next().map(|(_, t)| t.into_tuple_vec());
+        assert_eq!(tests.map(|t| t.capacity()), Some(1));
+        assert_eq!(
+            std::mem::take(&mut h.severity).into_tuple_vec().capacity(),
+            1
+        );
+        assert_eq!(
+            std::mem::take(&mut h.history).into_tuple_vec().capacity(),
+            1
+        );
+        assert_eq!(
+            std::mem::take(&mut h.history_len)
+                .into_tuple_vec()
+                .capacity(),
+            1
+        );
+        // A second group and test still work (the maps grow as usual).
+        let mut h = AssetHealth::default();
+        h.record(&["a".to_string(), "b".to_string()], "t", 3, Timestamp(1));
+        h.record(&["a".to_string()], "u", 4, Timestamp(2));
+        assert_eq!(h.state.get("a").map(|t| t.len()), Some(2));
+        assert_eq!(h.severity.get("a").map(|s| s.score), Some(4));
+        assert_eq!(h.severity.get("b").map(|s| s.score), Some(3));
+        assert_eq!(h.window("u", 1), Some(vec![4]));
     }
 
     #[test]
