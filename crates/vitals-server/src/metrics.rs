@@ -11,9 +11,35 @@ use axum::response::IntoResponse;
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
-struct Out(String);
+/// The exposition in chunks: with 100,000 checks it is ~80 MB, and one `String` doubling to
+/// it held ~200 MB for a moment (the old and the new buffer); chunks hold what was written.
+struct Out(String, Vec<axum::body::Bytes>);
+
+/// Size of one chunk of the body.
+const CHUNK: usize = 256 * 1024;
 
 impl Out {
+    fn new() -> Self {
+        Out(String::with_capacity(CHUNK + 4096), Vec::new())
+    }
+
+    /// Moves the current chunk out once it is full (called between samples, so a sample is
+    /// never split — not that the client would notice).
+    fn spill(&mut self) {
+        if self.0.len() >= CHUNK {
+            let full = std::mem::replace(&mut self.0, String::with_capacity(CHUNK + 4096));
+            self.1.push(full.into());
+        }
+    }
+
+    fn into_body(mut self) -> axum::body::Body {
+        if !self.0.is_empty() {
+            self.1.push(std::mem::take(&mut self.0).into());
+        }
+        let chunks = self.1.into_iter().map(Ok::<_, std::convert::Infallible>);
+        axum::body::Body::from_stream(futures_util::stream::iter(chunks))
+    }
+
     fn family(&mut self, name: &str, kind: &str, help: &str) {
         let _ = writeln!(self.0, "# HELP {name} {help}");
         let _ = writeln!(self.0, "# TYPE {name} {kind}");
@@ -45,6 +71,7 @@ impl Out {
             self.0.push_str("-Inf");
         }
         self.0.push('\n');
+        self.spill();
     }
 }
 
@@ -130,7 +157,7 @@ fn edge(o: &mut Out, e: &crate::edge::Edge) {
 }
 
 pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
-    let mut o = Out(String::with_capacity(64 * 1024));
+    let mut o = Out::new();
     let m = app.metrics();
 
     o.family(
@@ -455,6 +482,6 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        o.0,
+        o.into_body(),
     )
 }

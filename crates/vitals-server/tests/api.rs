@@ -298,6 +298,46 @@ async fn metrics_expose_check_status_with_escaped_labels() {
 }
 
 #[tokio::test]
+async fn a_large_exposition_arrives_whole_with_each_family_once() {
+    // ~2,000 checks: about 1 MB of exposition, sent in several chunks.
+    let t = TestApp::new().await;
+    let n = 2_000;
+    t.ingest(
+        (0..n)
+            .map(|i| obs(&format!("site-{i:04}"), "import", 1000 + i, Status::Ok))
+            .collect(),
+    )
+    .await;
+    let (s, body) = t.get("/metrics").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(body.len() > 512 * 1024, "{}", body.len());
+    assert!(body.ends_with('\n'));
+    for i in 0..n {
+        let line = format!("vitals_check_up{{asset=\"site-{i:04}\",check=\"import\"}} 1\n");
+        assert_eq!(body.matches(&line).count(), 1, "{line}");
+    }
+    for family in [
+        "vitals_check_status",
+        "vitals_check_value",
+        "vitals_build_info",
+    ] {
+        assert_eq!(
+            body.matches(&format!("# TYPE {family} ")).count(),
+            1,
+            "{family}"
+        );
+    }
+    // Every line is a comment or `name{labels} value`: nothing split or lost between chunks.
+    for l in body.lines().filter(|l| !l.starts_with('#')) {
+        let value = l.rsplit_once(' ').map(|(_, v)| v).unwrap_or("");
+        assert!(
+            value.parse::<f64>().is_ok() || value.ends_with("Inf") || value == "NaN",
+            "{l}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn wrong_method_is_a_json_405() {
     let t = TestApp::new().await;
     let resp = router(t.app.clone())
