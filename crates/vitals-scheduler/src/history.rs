@@ -153,22 +153,12 @@ impl Packed {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct History {
     /// Newest last. Grown once, straight to exactly [`RECENT`] entries, never past it.
     recent: VecDeque<Packed>,
     hours: Ring<HOURS>,
     days: Ring<DAYS>,
-}
-
-impl Default for History {
-    fn default() -> Self {
-        History {
-            recent: VecDeque::new(),
-            hours: Ring::default(),
-            days: Ring::default(),
-        }
-    }
 }
 
 fn index(t: i64, period: i64) -> i32 {
@@ -347,7 +337,7 @@ mod tests {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             let t = T0 + (x >> 20) as i64 % (80 * DAY);
-            let s = if x % 3 == 0 { Status::Crit } else { Status::Ok };
+            let s = if x.is_multiple_of(3) { Status::Crit } else { Status::Ok };
             h.record(Timestamp(t), s);
             all.push((t, s));
         }
