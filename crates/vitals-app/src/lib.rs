@@ -34,7 +34,7 @@ use vitals_scheduler::{
     ConfiguredCheck, LiveState, Metrics, Model, ModelHandle, Pipeline, ScheduledCheck, Scheduler,
 };
 use vitals_server::{AppState, BuildInfo};
-use vitals_store::{AssetRecord, Store};
+use vitals_store::{AssetRecord, Store, StoreError};
 
 /// The asset Vitals files its own checks under.
 pub const SELF_ASSET: &str = "vitals";
@@ -653,11 +653,19 @@ fn refresher(pipeline: Pipeline, notifiers: Arc<Notifiers>) -> AbortHandle {
             }
             match pipeline.with_engine(|e, a, _, _| e.firing_views(a)).await {
                 Ok(views) => notifiers.refresh(views, pipeline.now()).await,
-                Err(_) => return,
+                Err(e) if refresher_stops(&e) => return,
+                Err(e) => tracing::warn!(error = %e, "cannot re-send firing alerts to Alertmanager; trying again in a minute"),
             }
         }
     })
     .abort_handle()
+}
+
+/// Whether an error ends the Alertmanager refresher: only shutting down does. A failing store
+/// (a full disk, a lost database connection) must not end the refreshes for good, or
+/// Alertmanager resolves every firing alert 5 minutes later; it tries again next minute.
+fn refresher_stops(e: &StoreError) -> bool {
+    matches!(e, StoreError::Closed)
 }
 
 /// The store's record of a configured asset.
@@ -919,6 +927,17 @@ async fn load_history(store: &dyn Store, state: &LiveState, now: Timestamp) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_shutting_down_ends_the_alertmanager_refresher() {
+        assert!(refresher_stops(&StoreError::Closed));
+        for e in [
+            StoreError::Backend("database or disk is full".into()),
+            StoreError::Corrupt("x".into()),
+        ] {
+            assert!(!refresher_stops(&e), "{e}");
+        }
+    }
 
     #[test]
     fn default_rules_give_broker_nodes_their_own_rule() {

@@ -337,7 +337,11 @@ mod tests {
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             let t = T0 + (x >> 20) as i64 % (80 * DAY);
-            let s = if x.is_multiple_of(3) { Status::Crit } else { Status::Ok };
+            let s = if x.is_multiple_of(3) {
+                Status::Crit
+            } else {
+                Status::Ok
+            };
             h.record(Timestamp(t), s);
             all.push((t, s));
         }
