@@ -195,6 +195,18 @@ fn set_small<V>(m: &mut SmallMap<String, V>, key: &str, value: V) {
     m.insert(key.to_string(), value);
 }
 
+/// The value at `key`, inserted first (as [`set_small`] does) when absent. Always `Some`.
+fn small_entry<'a, V>(
+    m: &'a mut SmallMap<String, V>,
+    key: &str,
+    make: impl FnOnce() -> V,
+) -> Option<&'a mut V> {
+    if !m.contains_key(key) {
+        set_small(m, key, make());
+    }
+    m.get_mut(key)
+}
+
 /// A test's recent scores, newest first, at most [`HISTORY_KEEP`]. Scores are almost always
 /// small (the status defaults are 1–4), so they are kept in one byte each until one does not
 /// fit; then the whole history widens to `i64` (exact either way). 100,000 tests keep 128 B
@@ -269,7 +281,8 @@ impl ScoreHistory {
     }
 
     /// Bytes allocated (for tests of the memory budget).
-    pub fn allocated_bytes(&self) -> usize {
+    #[cfg(test)]
+    fn allocated_bytes(&self) -> usize {
         match self {
             ScoreHistory::Narrow(h) => h.capacity(),
             ScoreHistory::Wide(h) => h.capacity() * 8,
@@ -277,14 +290,20 @@ impl ScoreHistory {
     }
 }
 
-impl From<Vec<i64>> for ScoreHistory {
+impl From<&[i64]> for ScoreHistory {
     /// From newest first; keeps the newest [`HISTORY_KEEP`].
-    fn from(newest_first: Vec<i64>) -> Self {
+    fn from(newest_first: &[i64]) -> Self {
         let mut h = ScoreHistory::default();
         for s in newest_first.iter().take(HISTORY_KEEP).rev() {
             h.push_front(*s);
         }
         h
+    }
+}
+
+impl From<Vec<i64>> for ScoreHistory {
+    fn from(newest_first: Vec<i64>) -> Self {
+        ScoreHistory::from(newest_first.as_slice())
     }
 }
 
@@ -378,11 +397,8 @@ impl AssetHealth {
     ) -> Vec<HealthChange> {
         let mut changes = Vec::new();
         for g in groups {
-            if !self.state.contains_key(g.as_str()) {
-                set_small(&mut self.state, g, SmallMap::new());
-            }
-            let Some(tests) = self.state.get_mut(g.as_str()) else {
-                continue; // just inserted
+            let Some(tests) = small_entry(&mut self.state, g, SmallMap::new) else {
+                continue;
             };
             let mut slot = tests.get(test).copied();
             if let Some(v) = update(&mut slot, score, now) {
@@ -402,10 +418,7 @@ impl AssetHealth {
     /// Adds a score to the in-memory history only (used when loading from storage, oldest first).
     pub fn push_history(&mut self, test: &str, score: i64) {
         // Keys are allocated only for a new test: this runs for every scored observation.
-        if !self.history.contains_key(test) {
-            set_small(&mut self.history, test, ScoreHistory::default());
-        }
-        if let Some(h) = self.history.get_mut(test) {
+        if let Some(h) = small_entry(&mut self.history, test, ScoreHistory::default) {
             h.push_front(score);
         }
         match self.history_len.get_mut(test) {
@@ -490,10 +503,7 @@ impl AssetHealth {
 
     /// Applies a persisted row when loading (no history, no change records).
     pub fn load_state(&mut self, group: &str, test: &str, value: Scored) {
-        if !self.state.contains_key(group) {
-            set_small(&mut self.state, group, SmallMap::new());
-        }
-        if let Some(tests) = self.state.get_mut(group) {
+        if let Some(tests) = small_entry(&mut self.state, group, SmallMap::new) {
             set_small(tests, test, value);
         }
     }
@@ -501,7 +511,7 @@ impl AssetHealth {
     /// Loads a test's recent scores (newest first) from storage; `complete` when these are all
     /// the scores there are.
     pub fn load_history(&mut self, test: &str, newest_first: &[i64], complete: bool) {
-        let h = ScoreHistory::from(newest_first.to_vec());
+        let h = ScoreHistory::from(newest_first);
         let total = if complete { h.len() as u64 } else { u64::MAX };
         set_small(&mut self.history, test, h);
         set_small(&mut self.history_len, test, total);

@@ -218,11 +218,8 @@ struct Loop {
 
 impl Loop {
     fn apply(&mut self, checks: Vec<ScheduledCheck>, now: Timestamp) {
-        let new_checks = checks
-            .iter()
-            .filter(|c| c.config.enabled && !self.index.contains_key(&c.key()))
-            .count();
-        let spread_ms = first_run_spread_ms(new_checks);
+        // New slots get their first due time once all are known: the spread depends on how many.
+        let mut fresh = Vec::new();
         let mut keep: HashMap<(String, String), ()> = HashMap::new();
         for c in checks.into_iter().filter(|c| c.config.enabled) {
             let key = c.key();
@@ -244,21 +241,27 @@ impl Loop {
                 None => {
                     let id = self.next_slot;
                     self.next_slot += 1;
-                    let check = Arc::new(c);
-                    let name = format!("{}/{}", check.config.asset, check.config.name);
-                    if let Some(due) = first_due(&check.schedule, &name, now, spread_ms) {
-                        self.heap.push(Reverse((due.0, id, 0)));
-                    }
+                    fresh.push(id);
                     self.slots.insert(
                         id,
                         Slot {
-                            check,
+                            check: Arc::new(c),
                             running: Arc::new(AtomicBool::new(false)),
                             generation: 0,
                         },
                     );
                     self.index.insert(key, id);
                 }
+            }
+        }
+        let spread_ms = first_run_spread_ms(fresh.len());
+        for id in fresh {
+            let Some(slot) = self.slots.get(&id) else {
+                continue;
+            };
+            let check = &slot.check;
+            if let Some(due) = first_due(&check.schedule, &check.config.key(), now, spread_ms) {
+                self.heap.push(Reverse((due.0, id, 0)));
             }
         }
         let removed: Vec<(String, String)> = self

@@ -13,64 +13,72 @@ use std::sync::atomic::Ordering;
 
 /// The exposition in chunks: with 100,000 checks it is ~73 MB, and one `String` doubling to
 /// it peaked at ~130 MB (heaptrack); chunks hold what was written.
-struct Out(String, Vec<axum::body::Bytes>);
+struct Out {
+    /// The chunk being written.
+    cur: String,
+    /// Full chunks, in order.
+    done: Vec<axum::body::Bytes>,
+}
 
 /// Size of one chunk of the body.
 const CHUNK: usize = 256 * 1024;
 
 impl Out {
     fn new() -> Self {
-        Out(String::with_capacity(CHUNK + 4096), Vec::new())
+        Out {
+            cur: String::with_capacity(CHUNK + 4096),
+            done: Vec::new(),
+        }
     }
 
     /// Moves the current chunk out once it is full (called between samples, so a sample is
     /// never split — not that the client would notice).
     fn spill(&mut self) {
-        if self.0.len() >= CHUNK {
-            let full = std::mem::replace(&mut self.0, String::with_capacity(CHUNK + 4096));
-            self.1.push(full.into());
+        if self.cur.len() >= CHUNK {
+            let full = std::mem::replace(&mut self.cur, String::with_capacity(CHUNK + 4096));
+            self.done.push(full.into());
         }
     }
 
     fn into_body(mut self) -> axum::body::Body {
-        if !self.0.is_empty() {
-            self.1.push(std::mem::take(&mut self.0).into());
+        if !self.cur.is_empty() {
+            self.done.push(std::mem::take(&mut self.cur).into());
         }
-        let chunks = self.1.into_iter().map(Ok::<_, std::convert::Infallible>);
+        let chunks = self.done.into_iter().map(Ok::<_, std::convert::Infallible>);
         axum::body::Body::from_stream(futures_util::stream::iter(chunks))
     }
 
     fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let _ = writeln!(self.0, "# HELP {name} {help}");
-        let _ = writeln!(self.0, "# TYPE {name} {kind}");
+        let _ = writeln!(self.cur, "# HELP {name} {help}");
+        let _ = writeln!(self.cur, "# TYPE {name} {kind}");
     }
 
     fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
-        self.0.push_str(name);
+        self.cur.push_str(name);
         if !labels.is_empty() {
-            self.0.push('{');
+            self.cur.push('{');
             for (i, (k, v)) in labels.iter().enumerate() {
                 if i > 0 {
-                    self.0.push(',');
+                    self.cur.push(',');
                 }
-                self.0.push_str(k);
-                self.0.push_str("=\"");
-                escape_label(&mut self.0, v);
-                self.0.push('"');
+                self.cur.push_str(k);
+                self.cur.push_str("=\"");
+                escape_label(&mut self.cur, v);
+                self.cur.push('"');
             }
-            self.0.push('}');
+            self.cur.push('}');
         }
-        self.0.push(' ');
+        self.cur.push(' ');
         if value.is_finite() {
-            let _ = write!(self.0, "{value}");
+            let _ = write!(self.cur, "{value}");
         } else if value.is_nan() {
-            self.0.push_str("NaN");
+            self.cur.push_str("NaN");
         } else if value > 0.0 {
-            self.0.push_str("+Inf");
+            self.cur.push_str("+Inf");
         } else {
-            self.0.push_str("-Inf");
+            self.cur.push_str("-Inf");
         }
-        self.0.push('\n');
+        self.cur.push('\n');
         self.spill();
     }
 }
