@@ -85,7 +85,7 @@ write_config "$BENCH_TMP/located.toml" "$BENCH_TMP/data-located" 1
 port=$(free_port 18700)
 start_server "$BENCH_TMP/located.toml" "$port" "$BENCH_TMP/server.log"
 SERVER_PID=$VITALS_PID
-VITALS_AGENT_TOKEN=$AGENT "$VITALS_BIN" agent --server "http://127.0.0.1:$port" --location bench \
+VITALS_LOG=info,vitals_agent=debug VITALS_AGENT_TOKEN=$AGENT "$VITALS_BIN" agent --server "http://127.0.0.1:$port" --location bench \
     --data-dir "$BENCH_TMP/agent" --retry-max 1s --refresh 5s >"$BENCH_TMP/agent.log" 2>&1 &
 AGENT_PID=$!
 BENCH_PIDS+=("$AGENT_PID")
@@ -136,7 +136,33 @@ el=$(calc "$t1 - $t0")
 delivered=$(calc "$depth0 + $per_s * $el - $left")
 replay=$(calc "$delivered / $el")
 refused=$(grep -c "dropped from the buffer" "$BENCH_TMP/agent.log" || true)
-log "replay: $depth0 buffered after ${OUTAGE}s; drained in ${el}s (server start included); refused: $refused"
+log "replay: $depth0 buffered after ${OUTAGE}s; drained in ${el}s (server start and the agent's next retry included); refused: $refused"
+# The replay itself, from the agent's log (debug: one line per committed batch): from the first
+# batch committed after the outage to the first that was not full (caught up), the results of
+# the batches in between over the time between — no server start, no retry wait.
+read -r wire_rate wire_n wire_s <<<"$(python3 - "$BENCH_TMP/agent.log" <<'PY'
+import re, sys
+from datetime import datetime
+lines = open(sys.argv[1], errors="replace").read().splitlines()
+last_fail = max((i for i, l in enumerate(lines) if "server not reached" in l), default=-1)
+batches = []
+for l in lines[last_fail + 1:]:
+    if "results delivered" not in l:
+        continue
+    m = re.search(r"sent=(\d+)", l)
+    t = datetime.fromisoformat(l.split()[0].replace("Z", "+00:00")).timestamp()
+    batches.append((t, int(m.group(1))))
+full = max((n for _, n in batches), default=0)
+end = next((i for i, (_, n) in enumerate(batches) if n < full), len(batches) - 1)
+if end < 1:
+    print("0 0 0")
+else:
+    n = sum(k for _, k in batches[1:end + 1])
+    s = batches[end][0] - batches[0][0]
+    print(f"{n / s if s > 0 else 0:.0f} {n} {s:.3f}")
+PY
+)"
+log "replay on the wire: $wire_n results in ${wire_s}s after the first batch = $wire_rate/s"
 
 printf '\n%-34s %14s %14s %10s\n' "" "CPU-s/${WINDOW}s" "RSS MiB" "ratio CPU"
 printf '%-34s %14.2f %14.1f %10s\n' "server alone (anchor)" "$s_cpu" "$(calc "$s_rss / 1024")" "1.00"
@@ -145,5 +171,7 @@ printf '%-34s %14.2f %14.1f %10.2f\n' "server taking the agent's results" "$b_cp
 printf '\n%-34s %14s\n' "" "results/s"
 printf '%-34s %14.0f\n' "probing rate during the outage" "$per_s"
 printf '%-34s %14.0f\n' "target (performance.md P10)" 20000
-printf '%-34s %14.0f   (%.1fx the probing rate; %d buffered after a %ss outage)\n' \
-    "buffer replay" "$replay" "$(calc "$replay / $per_s")" "$depth0" "$OUTAGE"
+printf '%-34s %14.0f   (%.1fx the probing rate; %d buffered after a %ss outage; server start and retry wait included)\n' \
+    "buffer replay, drain" "$replay" "$(calc "$replay / $per_s")" "$depth0" "$OUTAGE"
+printf '%-34s %14.0f   (%d results in %ss, first committed batch to caught up)\n' \
+    "buffer replay, on the wire" "$wire_rate" "$wire_n" "$wire_s"

@@ -138,12 +138,12 @@ impl Buffer {
         Ok(())
     }
 
-    /// The oldest `n` results, in order.
-    pub fn peek(&self, n: usize) -> rusqlite::Result<Vec<Row>> {
+    /// The oldest `n` results after row `after` (0: from the start), in order.
+    pub fn peek(&self, after: i64, n: usize) -> rusqlite::Result<Vec<Row>> {
         let mut st = self
             .conn
-            .prepare_cached("SELECT seq, body FROM results ORDER BY seq LIMIT ?1")?;
-        let rows = st.query_map(params![n as i64], |r| {
+            .prepare_cached("SELECT seq, body FROM results WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+        let rows = st.query_map(params![after, n as i64], |r| {
             Ok(Row {
                 seq: r.get(0)?,
                 body: r.get(1)?,
@@ -194,13 +194,14 @@ mod tests {
         b.append(&[vec![b'c'; 40]]).unwrap();
         // 120 > 100: the oldest ('a') goes.
         assert_eq!((b.depth(), b.dropped()), (2, 1));
-        let rows = b.peek(10).unwrap();
+        let rows = b.peek(0, 10).unwrap();
+        assert_eq!(b.peek(rows[0].seq, 10).unwrap()[0].body[0], b'c');
         assert_eq!(rows[0].body[0], b'b');
         assert_eq!(rows[1].body[0], b'c');
         b.ack(&[rows[0].seq]).unwrap();
         drop(b);
         let b = Buffer::open(&path, 100).unwrap();
         assert_eq!((b.depth(), b.dropped()), (1, 1));
-        assert_eq!(b.peek(10).unwrap()[0].body[0], b'c');
+        assert_eq!(b.peek(0, 10).unwrap()[0].body[0], b'c');
     }
 }

@@ -404,7 +404,169 @@ struct Refusal {
     field: Option<String>,
 }
 
+/// One request's worth of the buffer, ready to send.
+struct Prepared {
+    /// The rows' sequence numbers, in order (the body's `results[i]` is `seqs[i]`).
+    seqs: Vec<i64>,
+    body: Vec<u8>,
+    /// Results behind this batch when it was built.
+    depth: u64,
+}
+
+impl Prepared {
+    fn last(&self) -> Option<i64> {
+        self.seqs.last().copied()
+    }
+}
+
+/// What the server said to one batch.
+enum Sent {
+    Committed(Answer),
+    /// The server will never take this row (its check is no longer assigned here, or it is
+    /// malformed): it leaves the buffer, so it cannot hold back everything behind it.
+    Refused(i64),
+    Failed(String),
+}
+
+/// Reads the oldest results after `after` (rows up to it are delivered or on their way) and
+/// builds the request body. `in_flight` rows of the buffer are not counted as waiting.
+async fn prepare(
+    args: &AgentArgs,
+    shared: &Arc<Shared>,
+    after: i64,
+    in_flight: u64,
+) -> Result<Prepared, String> {
+    let s = shared.clone();
+    let n = args.batch;
+    let peeked = tokio::task::spawn_blocking(move || {
+        let b = s.buffer.lock().unwrap_or_else(|e| e.into_inner());
+        b.peek(after, n)
+            .map(|rows| (rows, b.depth(), b.dropped(), b.instance().to_string()))
+    })
+    .await;
+    let (rows, depth, dropped, instance) = match peeked {
+        Ok(Ok(x)) => x,
+        Ok(Err(e)) => return Err(e.to_string()),
+        Err(e) => return Err(e.to_string()),
+    };
+    let depth = depth.saturating_sub(in_flight + rows.len() as u64);
+    let head = serde_json::json!({
+        "location": args.location,
+        "version": env!("CARGO_PKG_VERSION"),
+        // What waits behind this batch: 0 once caught up.
+        "buffer_depth": depth,
+        "dropped": dropped,
+        "clock_offset_ms": shared.offset_ms.load(std::sync::atomic::Ordering::Relaxed),
+    })
+    .to_string();
+    // {"agent": {...}, "results": [{"id": "...", "obs": <stored JSON>}, ...]}: the stored
+    // bodies go out as they are, without parsing them again.
+    let mut out =
+        Vec::with_capacity(rows.iter().map(|r| r.body.len() + 64).sum::<usize>() + head.len() + 32);
+    out.extend_from_slice(b"{\"agent\":");
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(b",\"results\":[");
+    let mut seqs = Vec::with_capacity(rows.len());
+    for (i, r) in rows.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(
+            format!(
+                "{{\"id\":\"{}.{}.{}\",\"obs\":",
+                args.location, instance, r.seq
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(&r.body);
+        out.push(b'}');
+        seqs.push(r.seq);
+    }
+    out.extend_from_slice(b"]}");
+    Ok(Prepared {
+        seqs,
+        body: out,
+        depth,
+    })
+}
+
+/// Posts one batch and reads the answer.
+async fn send(
+    client: &reqwest::Client,
+    url: &str,
+    token: &Option<String>,
+    shared: &Shared,
+    body: Vec<u8>,
+    seqs: &[i64],
+) -> Sent {
+    let t0 = now_ms();
+    let resp = authorized(client.post(url), token)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await;
+    let t1 = now_ms();
+    let r = match resp {
+        Ok(r) => r,
+        Err(e) => return Sent::Failed(e.to_string()),
+    };
+    let status = r.status();
+    let bytes = r.bytes().await.unwrap_or_default();
+    if status.is_success() {
+        return match serde_json::from_slice::<Answer>(&bytes) {
+            Ok(a) => {
+                // NTP-style: the server's clock was read about halfway through the exchange.
+                shared.offset_ms.store(
+                    (t0 + t1) / 2 - a.server_time,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                Sent::Committed(a)
+            }
+            Err(e) => Sent::Failed(format!("unreadable answer: {e}")),
+        };
+    }
+    let refusal: Option<Refusal> = serde_json::from_slice(&bytes).ok();
+    let bad_row = refusal
+        .as_ref()
+        .and_then(|r| r.field.as_deref())
+        .filter(|_| matches!(status.as_u16(), 400 | 403 | 422))
+        .and_then(|f| f.strip_prefix("results["))
+        .and_then(|f| f.split(']').next())
+        .and_then(|i| i.parse::<usize>().ok())
+        .and_then(|i| seqs.get(i));
+    if let Some(&seq) = bad_row {
+        tracing::error!(
+            status = %status,
+            error = refusal.as_ref().map(|r| r.error.as_str()).unwrap_or(""),
+            "result refused by the server; dropped from the buffer"
+        );
+        return Sent::Refused(seq);
+    }
+    Sent::Failed(format!(
+        "{status}: {}",
+        refusal.map(|r| r.error).unwrap_or_default()
+    ))
+}
+
+/// Removes delivered rows from the buffer.
+async fn ack(shared: &Arc<Shared>, seqs: Vec<i64>) -> bool {
+    let s = shared.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        s.buffer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .ack(&seqs)
+    })
+    .await;
+    matches!(r, Ok(Ok(())))
+}
+
 /// Sends the buffer's oldest results until it is empty; then waits for more (or the heartbeat).
+///
+/// One request at a time, so the server takes every check's results in the order they were
+/// probed. While a full batch is on its way, the next one is read and built, and the batch
+/// before it is removed from the buffer: the server's commit is the only step of a replay
+/// that waits for the network.
 async fn sender(
     args: AgentArgs,
     client: reqwest::Client,
@@ -413,169 +575,99 @@ async fn sender(
     shared: Arc<Shared>,
 ) {
     let url = format!("{base}/api/v1/agent/results");
-    let version = env!("CARGO_PKG_VERSION");
     let mut backoff = Duration::ZERO;
     let mut sent_total: u64 = 0;
+    // Rows up to `cursor` are committed by the server (some maybe not yet removed).
+    let mut cursor: i64 = 0;
+    let mut ready: Option<Prepared> = None;
+    // The removal of the last committed batch, running beside the next request.
+    let mut removing: Option<tokio::task::JoinHandle<bool>> = None;
+    let mut in_removal: u64 = 0;
     loop {
-        let s = shared.clone();
-        let n = args.batch;
-        let peeked = tokio::task::spawn_blocking(move || {
-            let b = s.buffer.lock().unwrap_or_else(|e| e.into_inner());
-            b.peek(n)
-                .map(|rows| (rows, b.depth(), b.dropped(), b.instance().to_string()))
-        })
-        .await;
-        let (rows, depth, dropped, instance) = match peeked {
-            Ok(Ok(x)) => x,
-            Ok(Err(e)) => {
-                tracing::error!("buffer read failed: {e}");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-            Err(e) => {
-                tracing::error!("buffer read failed: {e}");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        let mut body =
-            Vec::with_capacity(rows.iter().map(|r| r.body.len() + 64).sum::<usize>() + 256);
-        body.extend_from_slice(
-            serde_json::json!({
-                "location": args.location,
-                "version": version,
-                // What waits behind this batch: 0 once caught up.
-                "buffer_depth": depth.saturating_sub(rows.len() as u64),
-                "dropped": dropped,
-                "clock_offset_ms": shared.offset_ms.load(std::sync::atomic::Ordering::Relaxed),
-            })
-            .to_string()
-            .as_bytes(),
-        );
-        // {"agent": {...}, "results": [{"id": "...", "obs": <stored JSON>}, ...]}: the stored
-        // bodies go out as they are, without parsing them again.
-        let mut out = b"{\"agent\":".to_vec();
-        out.append(&mut body);
-        out.extend_from_slice(b",\"results\":[");
-        for (i, r) in rows.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(
-                format!(
-                    "{{\"id\":\"{}.{}.{}\",\"obs\":",
-                    args.location, instance, r.seq
-                )
-                .as_bytes(),
-            );
-            out.extend_from_slice(&r.body);
-            out.push(b'}');
-        }
-        out.extend_from_slice(b"]}");
-        let t0 = now_ms();
-        let resp = authorized(client.post(&url), &token)
-            .header("Content-Type", "application/json")
-            .body(out)
-            .send()
-            .await;
-        let t1 = now_ms();
-        let outcome = match resp {
-            Ok(r) => {
-                let status = r.status();
-                let bytes = r.bytes().await.unwrap_or_default();
-                if status.is_success() {
-                    match serde_json::from_slice::<Answer>(&bytes) {
-                        Ok(a) => Ok(a),
-                        Err(e) => Err(format!("unreadable answer: {e}")),
-                    }
-                } else {
-                    let refusal: Option<Refusal> = serde_json::from_slice(&bytes).ok();
-                    // One result the server will never take (its check is no longer assigned
-                    // here, or it is malformed): it leaves the buffer, counted, so it cannot
-                    // hold back everything behind it.
-                    let bad_row = refusal
-                        .as_ref()
-                        .and_then(|r| r.field.as_deref())
-                        .filter(|_| matches!(status.as_u16(), 400 | 403 | 422))
-                        .and_then(|f| f.strip_prefix("results["))
-                        .and_then(|f| f.split(']').next())
-                        .and_then(|i| i.parse::<usize>().ok())
-                        .and_then(|i| rows.get(i));
-                    if let Some(row) = bad_row {
-                        tracing::error!(
-                            status = %status,
-                            error = refusal.as_ref().map(|r| r.error.as_str()).unwrap_or(""),
-                            "result refused by the server; dropped from the buffer"
-                        );
-                        let s = shared.clone();
-                        let seq = row.seq;
-                        let _ = tokio::task::spawn_blocking(move || {
-                            s.buffer
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .ack(&[seq])
-                        })
-                        .await;
-                        continue;
-                    }
-                    Err(format!(
-                        "{status}: {}",
-                        refusal.map(|r| r.error).unwrap_or_default()
-                    ))
+        let mut batch = match ready.take() {
+            Some(b) => b,
+            None => match prepare(&args, &shared, cursor, in_removal).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!("buffer read failed: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
                 }
-            }
-            Err(e) => Err(e.to_string()),
+            },
         };
+        let full = batch.seqs.len() >= args.batch;
+        let after = batch.last().unwrap_or(cursor);
+        let in_flight = in_removal + batch.seqs.len() as u64;
+        let next = async {
+            if full {
+                Some(prepare(&args, &shared, after, in_flight).await)
+            } else {
+                None
+            }
+        };
+        let body = std::mem::take(&mut batch.body);
+        let sending = send(&client, &url, &token, &shared, body, &batch.seqs);
+        let (outcome, next) = tokio::join!(sending, next);
+        // The previous removal has had a whole request's time; a failed one means those rows
+        // are read again from the start (the server recognises their ids).
+        if let Some(h) = removing.take() {
+            if !matches!(h.await, Ok(true)) {
+                tracing::error!("buffer acknowledgement failed; unremoved results are sent again");
+                cursor = 0;
+                in_removal = 0;
+                continue;
+            }
+            in_removal = 0;
+        }
         match outcome {
-            Ok(answer) => {
-                // NTP-style: the server's clock was read about halfway through the exchange.
-                shared.offset_ms.store(
-                    (t0 + t1) / 2 - answer.server_time,
-                    std::sync::atomic::Ordering::Relaxed,
-                );
+            Sent::Committed(answer) => {
                 if backoff > Duration::ZERO {
-                    tracing::info!(buffered = depth, "server reachable again; replaying");
+                    tracing::info!(buffered = batch.depth, "server reachable again; replaying");
                 }
                 backoff = Duration::ZERO;
-                let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
-                sent_total += (rows.len() - answer.duplicates.len()) as u64;
+                let n = batch.seqs.len();
+                sent_total += n.saturating_sub(answer.duplicates.len()) as u64;
                 shared
                     .delivered
-                    .fetch_add(rows.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
                 tracing::debug!(
-                    sent = rows.len(),
+                    sent = n,
                     duplicates = answer.duplicates.len(),
                     sent_total,
                     "results delivered"
                 );
-                let s = shared.clone();
-                let acked = tokio::task::spawn_blocking(move || {
-                    s.buffer
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .ack(&seqs)
-                })
-                .await;
-                if !matches!(acked, Ok(Ok(()))) {
-                    // Sent again later; the server recognises the ids.
-                    tracing::error!("buffer acknowledgement failed");
+                cursor = after;
+                if n > 0 {
+                    let s = shared.clone();
+                    in_removal = n as u64;
+                    removing = Some(tokio::spawn(async move { ack(&s, batch.seqs).await }));
                 }
-                if rows.len() < args.batch {
-                    // Caught up: wait for new results (and a moment more, so one request
-                    // carries what finishes meanwhile), or the heartbeat.
-                    if tokio::time::timeout(args.heartbeat, shared.wake.notified())
-                        .await
-                        .is_ok()
-                    {
-                        tokio::time::sleep(SEND_LINGER).await;
+                match next {
+                    Some(Ok(b)) => ready = Some(b),
+                    Some(Err(e)) => tracing::error!("buffer read failed: {e}"),
+                    None => {
+                        // Caught up: wait for new results (and a moment more, so one request
+                        // carries what finishes meanwhile), or the heartbeat.
+                        if tokio::time::timeout(args.heartbeat, shared.wake.notified())
+                            .await
+                            .is_ok()
+                        {
+                            tokio::time::sleep(SEND_LINGER).await;
+                        }
                     }
                 }
             }
-            Err(e) => {
+            Sent::Refused(seq) => {
+                // The batch is built again without it.
+                if !ack(&shared, vec![seq]).await {
+                    tracing::error!("buffer acknowledgement failed");
+                }
+            }
+            Sent::Failed(e) => {
                 backoff = (backoff * 2)
                     .max(Duration::from_millis(500))
                     .min(args.retry_max);
-                tracing::warn!(buffered = depth, retry_in = ?backoff, "server not reached: {e}");
+                tracing::warn!(buffered = batch.depth, retry_in = ?backoff, "server not reached: {e}");
                 tokio::time::sleep(backoff).await;
             }
         }
@@ -602,5 +694,119 @@ mod tests {
         assert!(server_url("http://10.0.0.5:8080", true).is_ok());
         assert!(server_url("ftp://vitals.example.org", true).is_err());
         assert!(server_url("vitals.example.org:8443", false).is_err());
+    }
+
+    /// A replay against a server that is slow, fails once and refuses one row: the batches
+    /// arrive one at a time and in order, every row is committed once (the refused one never),
+    /// and the buffer ends empty.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replay_sends_one_batch_at_a_time_in_order_and_empties_the_buffer() {
+        use axum::extract::State;
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+        #[derive(Default)]
+        struct Seen {
+            requests: AtomicUsize,
+            in_flight: AtomicUsize,
+            max_in_flight: AtomicUsize,
+            committed: Mutex<Vec<i64>>,
+        }
+        async fn take(State(seen): State<Arc<Seen>>, body: String) -> axum::response::Response {
+            use axum::response::IntoResponse;
+            let now = seen.in_flight.fetch_add(1, SeqCst) + 1;
+            seen.max_in_flight.fetch_max(now, SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            seen.in_flight.fetch_sub(1, SeqCst);
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let seqs: Vec<i64> = v["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    let id = r["id"].as_str().unwrap();
+                    id.rsplit('.').next().unwrap().parse().unwrap()
+                })
+                .collect();
+            match seen.requests.fetch_add(1, SeqCst) {
+                1 => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "busy").into_response(),
+                3 => (
+                    axum::http::StatusCode::FORBIDDEN,
+                    axum::Json(serde_json::json!({"error": "not assigned", "field": "results[2].obs.check"})),
+                )
+                    .into_response(),
+                _ => {
+                    seen.committed.lock().unwrap().extend(seqs);
+                    axum::Json(serde_json::json!({"server_time": now_ms(), "duplicates": []}))
+                        .into_response()
+                }
+            }
+        }
+
+        let seen = Arc::new(Seen::default());
+        let app = axum::Router::new()
+            .route("/api/v1/agent/results", axum::routing::post(take))
+            .with_state(seen.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut buffer = Buffer::open(&dir.path().join("b.db"), 1 << 30).unwrap();
+        let bodies: Vec<Vec<u8>> = (0..95)
+            .map(|i| format!("{{\"n\":{i}}}").into_bytes())
+            .collect();
+        buffer.append(&bodies).unwrap();
+        let all: Vec<i64> = buffer
+            .peek(0, 1000)
+            .unwrap()
+            .iter()
+            .map(|r| r.seq)
+            .collect();
+        let shared = Arc::new(Shared {
+            buffer: Mutex::new(buffer),
+            wake: tokio::sync::Notify::new(),
+            offset_ms: std::sync::atomic::AtomicI64::new(0),
+            appended: Default::default(),
+            delivered: Default::default(),
+        });
+        let args = AgentArgs {
+            server: format!("http://{addr}"),
+            token: None,
+            token_file: None,
+            location: "site".into(),
+            data_dir: dir.path().to_path_buf(),
+            buffer_bytes: 1 << 30,
+            refresh: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(30),
+            retry_max: Duration::from_millis(50),
+            batch: 10,
+            max_concurrency: 1,
+            ca_cert: None,
+            allow_http: false,
+        };
+        let task = tokio::spawn(sender(
+            args.clone(),
+            reqwest::Client::new(),
+            args.server.clone(),
+            None,
+            shared.clone(),
+        ));
+        let mut empty = false;
+        for _ in 0..500 {
+            if shared.buffer.lock().unwrap().depth() == 0 {
+                empty = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        task.abort();
+        assert!(empty, "buffer not emptied");
+        assert_eq!(seen.max_in_flight.load(SeqCst), 1, "two requests at once");
+        let committed = seen.committed.lock().unwrap().clone();
+        // Requests: rows 1–10 committed, 11–20 failed, 11–20 again committed, 21–30 with its
+        // third row refused, then 21–30 without it, and so on.
+        let refused = all[22];
+        let expected: Vec<i64> = all.iter().copied().filter(|&s| s != refused).collect();
+        assert_eq!(committed, expected);
     }
 }
