@@ -316,7 +316,7 @@ impl App {
             Some(notifiers.clone() as Arc<dyn vitals_alert::Deliver>),
             cfg.server.public_url.clone(),
         );
-        let app = AppState {
+        let app = AppState::new(vitals_server::AppShared {
             site: site.clone(),
             auth,
             pipeline: pipeline.clone(),
@@ -333,7 +333,7 @@ impl App {
             workers: Some(workers.clone()),
             agents: Arc::default(),
             views: Arc::default(),
-        };
+        });
         app.agents.configure(&cfg);
         // Site agents: a silent one makes its checks unknown (docs/agents.md).
         tasks.push(vitals_server::agents::spawn_watch(app.clone()).abort_handle());
