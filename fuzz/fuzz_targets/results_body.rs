@@ -19,7 +19,7 @@ use tower::ServiceExt;
 use vitals_config::Config;
 use vitals_scheduler::watch::HeartbeatRegistry;
 use vitals_scheduler::{LiveState, Metrics, Model, ModelHandle, Pipeline};
-use vitals_server::{router, AppState, BuildInfo};
+use vitals_server::{router, AppShared, AppState, BuildInfo};
 use vitals_store::{AssetRecord, Store};
 use vitals_store_sqlite::SqliteStore;
 
@@ -127,7 +127,7 @@ fn harness() -> &'static Harness {
                 Arc::new(ModelHandle::new(model)),
                 vitals_alert::Engine::new(vec![], vec![], None, vec![], vec![], (0, 0)),
             );
-            AppState {
+            AppState::new(AppShared {
                 pipeline,
                 auth: Default::default(),
                 heartbeats: Arc::new(HeartbeatRegistry::default()),
@@ -147,7 +147,7 @@ fn harness() -> &'static Harness {
                 workers: None,
                 agents: Default::default(),
                 views: Arc::default(),
-            }
+            })
         });
         Harness { rt, app }
     })

@@ -152,6 +152,17 @@ impl Buffer {
         rows.collect()
     }
 
+    /// Results waiting behind row `seq`: the depth without what is sent or being sent. Counts
+    /// only the rows up to `seq`, which are few (the batches in flight).
+    pub fn waiting_after(&self, seq: i64) -> rusqlite::Result<u64> {
+        let up_to: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM results WHERE seq <= ?1",
+            params![seq],
+            |r| r.get(0),
+        )?;
+        Ok(self.rows.saturating_sub(up_to.max(0) as u64))
+    }
+
     /// The server has these: they leave the buffer.
     pub fn ack(&mut self, seqs: &[i64]) -> rusqlite::Result<()> {
         let Some(&last) = seqs.iter().max() else {
@@ -196,6 +207,9 @@ mod tests {
         assert_eq!((b.depth(), b.dropped()), (2, 1));
         let rows = b.peek(0, 10).unwrap();
         assert_eq!(b.peek(rows[0].seq, 10).unwrap()[0].body[0], b'c');
+        assert_eq!(b.waiting_after(0).unwrap(), 2);
+        assert_eq!(b.waiting_after(rows[0].seq).unwrap(), 1);
+        assert_eq!(b.waiting_after(rows[1].seq).unwrap(), 0);
         assert_eq!(rows[0].body[0], b'b');
         assert_eq!(rows[1].body[0], b'c');
         b.ack(&[rows[0].seq]).unwrap();

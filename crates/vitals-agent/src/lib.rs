@@ -342,6 +342,23 @@ async fn fetch(req: reqwest::RequestBuilder) -> Result<Option<Assignment>> {
     Ok(Some(serde_json::from_slice(&body)?))
 }
 
+/// Runs `f` on the buffer on a blocking thread (SQLite calls block; a write waits for an fsync).
+async fn with_buffer<T: Send + 'static>(
+    shared: &Arc<Shared>,
+    f: impl FnOnce(&mut Buffer) -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T, String> {
+    let s = shared.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        f(&mut s.buffer.lock().unwrap_or_else(|e| e.into_inner()))
+    })
+    .await;
+    match r {
+        Ok(Ok(t)) => Ok(t),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Appends what the scheduler produced, in batches, each durable before the next.
 async fn writer(shared: Arc<Shared>, mut rx: tokio::sync::mpsc::Receiver<Observation>) {
     while let Some(first) = rx.recv().await {
@@ -359,27 +376,19 @@ async fn writer(shared: Arc<Shared>, mut rx: tokio::sync::mpsc::Receiver<Observa
             .iter()
             .filter_map(|o| serde_json::to_vec(o).ok())
             .collect();
-        let s = shared.clone();
+        let bodies = Arc::new(bodies);
         let mut backoff = Duration::from_millis(100);
         loop {
-            let s2 = s.clone();
             let b = bodies.clone();
-            let r = tokio::task::spawn_blocking(move || {
-                s2.buffer
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .append(&b)
-            })
-            .await;
-            match r {
-                Ok(Ok(())) => {
-                    s.appended
+            match with_buffer(&shared, move |buf| buf.append(&b)).await {
+                Ok(()) => {
+                    shared
+                        .appended
                         .fetch_add(bodies.len() as u64, std::sync::atomic::Ordering::Relaxed);
                     break;
                 }
                 // A full disk: keep the results in memory (the channel backs up the
                 // scheduler meanwhile) and try again.
-                Ok(Err(e)) => tracing::error!("buffer append failed, retrying: {e}"),
                 Err(e) => tracing::error!("buffer append failed, retrying: {e}"),
             }
             tokio::time::sleep(backoff).await;
@@ -429,27 +438,20 @@ enum Sent {
 }
 
 /// Reads the oldest results after `after` (rows up to it are delivered or on their way) and
-/// builds the request body. `in_flight` rows of the buffer are not counted as waiting.
-async fn prepare(
-    args: &AgentArgs,
-    shared: &Arc<Shared>,
-    after: i64,
-    in_flight: u64,
-) -> Result<Prepared, String> {
-    let s = shared.clone();
+/// builds the request body.
+async fn prepare(args: &AgentArgs, shared: &Arc<Shared>, after: i64) -> Result<Prepared, String> {
     let n = args.batch;
-    let peeked = tokio::task::spawn_blocking(move || {
-        let b = s.buffer.lock().unwrap_or_else(|e| e.into_inner());
-        b.peek(after, n)
-            .map(|rows| (rows, b.depth(), b.dropped(), b.instance().to_string()))
+    let (rows, depth, dropped, instance) = with_buffer(shared, move |b| {
+        let rows = b.peek(after, n)?;
+        let last = rows.last().map_or(after, |r| r.seq);
+        Ok((
+            rows,
+            b.waiting_after(last)?,
+            b.dropped(),
+            b.instance().to_string(),
+        ))
     })
-    .await;
-    let (rows, depth, dropped, instance) = match peeked {
-        Ok(Ok(x)) => x,
-        Ok(Err(e)) => return Err(e.to_string()),
-        Err(e) => return Err(e.to_string()),
-    };
-    let depth = depth.saturating_sub(in_flight + rows.len() as u64);
+    .await?;
     let head = serde_json::json!({
         "location": args.location,
         "version": env!("CARGO_PKG_VERSION"),
@@ -550,15 +552,7 @@ async fn send(
 
 /// Removes delivered rows from the buffer.
 async fn ack(shared: &Arc<Shared>, seqs: Vec<i64>) -> bool {
-    let s = shared.clone();
-    let r = tokio::task::spawn_blocking(move || {
-        s.buffer
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .ack(&seqs)
-    })
-    .await;
-    matches!(r, Ok(Ok(())))
+    with_buffer(shared, move |b| b.ack(&seqs)).await.is_ok()
 }
 
 /// Sends the buffer's oldest results until it is empty; then waits for more (or the heartbeat).
@@ -582,11 +576,10 @@ async fn sender(
     let mut ready: Option<Prepared> = None;
     // The removal of the last committed batch, running beside the next request.
     let mut removing: Option<tokio::task::JoinHandle<bool>> = None;
-    let mut in_removal: u64 = 0;
     loop {
         let mut batch = match ready.take() {
             Some(b) => b,
-            None => match prepare(&args, &shared, cursor, in_removal).await {
+            None => match prepare(&args, &shared, cursor).await {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::error!("buffer read failed: {e}");
@@ -597,10 +590,9 @@ async fn sender(
         };
         let full = batch.seqs.len() >= args.batch;
         let after = batch.last().unwrap_or(cursor);
-        let in_flight = in_removal + batch.seqs.len() as u64;
         let next = async {
             if full {
-                Some(prepare(&args, &shared, after, in_flight).await)
+                Some(prepare(&args, &shared, after).await)
             } else {
                 None
             }
@@ -614,10 +606,8 @@ async fn sender(
             if !matches!(h.await, Ok(true)) {
                 tracing::error!("buffer acknowledgement failed; unremoved results are sent again");
                 cursor = 0;
-                in_removal = 0;
                 continue;
             }
-            in_removal = 0;
         }
         match outcome {
             Sent::Committed(answer) => {
@@ -639,7 +629,6 @@ async fn sender(
                 cursor = after;
                 if n > 0 {
                     let s = shared.clone();
-                    in_removal = n as u64;
                     removing = Some(tokio::spawn(async move { ack(&s, batch.seqs).await }));
                 }
                 match next {
@@ -710,6 +699,8 @@ mod tests {
             in_flight: AtomicUsize,
             max_in_flight: AtomicUsize,
             committed: Mutex<Vec<i64>>,
+            /// `agent.buffer_depth` of every request.
+            depths: Mutex<Vec<u64>>,
         }
         async fn take(State(seen): State<Arc<Seen>>, body: String) -> axum::response::Response {
             use axum::response::IntoResponse;
@@ -718,6 +709,10 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
             seen.in_flight.fetch_sub(1, SeqCst);
             let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            seen.depths
+                .lock()
+                .unwrap()
+                .push(v["agent"]["buffer_depth"].as_u64().unwrap());
             let seqs: Vec<i64> = v["results"]
                 .as_array()
                 .unwrap()
@@ -808,5 +803,9 @@ mod tests {
         let refused = all[22];
         let expected: Vec<i64> = all.iter().copied().filter(|&s| s != refused).collect();
         assert_eq!(committed, expected);
+        // What waits behind each batch: 85 behind the first ten, none behind the last.
+        let depths = seen.depths.lock().unwrap().clone();
+        assert_eq!(depths.first(), Some(&85), "{depths:?}");
+        assert_eq!(depths.last(), Some(&0), "{depths:?}");
     }
 }
