@@ -100,6 +100,18 @@ struct Shared {
     delivered: std::sync::atomic::AtomicU64,
 }
 
+impl Shared {
+    fn new(buffer: Buffer) -> Shared {
+        Shared {
+            buffer: Mutex::new(buffer),
+            wake: tokio::sync::Notify::new(),
+            offset_ms: std::sync::atomic::AtomicI64::new(0),
+            appended: Default::default(),
+            delivered: Default::default(),
+        }
+    }
+}
+
 /// Runs until `stop` resolves (or forever).
 pub async fn run(args: AgentArgs, stop: impl std::future::Future<Output = ()>) -> Result<()> {
     if !vitals_config::valid_location(&args.location) {
@@ -127,13 +139,7 @@ pub async fn run(args: AgentArgs, stop: impl std::future::Future<Output = ()>) -
         dropped = buffer.dropped(),
         "vitals agent starting"
     );
-    let shared = Arc::new(Shared {
-        buffer: Mutex::new(buffer),
-        wake: tokio::sync::Notify::new(),
-        offset_ms: std::sync::atomic::AtomicI64::new(0),
-        appended: Default::default(),
-        delivered: Default::default(),
-    });
+    let shared = Arc::new(Shared::new(buffer));
 
     let (tx, rx) = tokio::sync::mpsc::channel::<Observation>(16_384);
     let saved = args.data_dir.join("assignment.json");
@@ -757,13 +763,7 @@ mod tests {
             .iter()
             .map(|r| r.seq)
             .collect();
-        let shared = Arc::new(Shared {
-            buffer: Mutex::new(buffer),
-            wake: tokio::sync::Notify::new(),
-            offset_ms: std::sync::atomic::AtomicI64::new(0),
-            appended: Default::default(),
-            delivered: Default::default(),
-        });
+        let shared = Arc::new(Shared::new(buffer));
         let args = AgentArgs {
             server: format!("http://{addr}"),
             token: None,
