@@ -596,8 +596,11 @@ async fn sender(
         };
         let full = batch.seqs.len() >= args.batch;
         let after = batch.last().unwrap_or(cursor);
+        // The next batch is read ahead only while the server takes batches: during an outage
+        // every attempt would read it for nothing.
+        let read_ahead = full && backoff.is_zero();
         let next = async {
-            if full {
+            if read_ahead {
                 Some(prepare(&args, &shared, after).await)
             } else {
                 None
@@ -606,15 +609,11 @@ async fn sender(
         let body = std::mem::take(&mut batch.body);
         let sending = send(&client, &url, &token, &shared, body, &batch.seqs);
         let (outcome, next) = tokio::join!(sending, next);
-        // The previous removal has had a whole request's time; a failed one means those rows
-        // are read again from the start (the server recognises their ids).
-        if let Some(h) = removing.take() {
-            if !matches!(h.await, Ok(true)) {
-                tracing::error!("buffer acknowledgement failed; unremoved results are sent again");
-                cursor = 0;
-                continue;
-            }
-        }
+        // The previous removal has had a whole request's time.
+        let removed = match removing.take() {
+            Some(h) => matches!(h.await, Ok(true)),
+            None => true,
+        };
         match outcome {
             Sent::Committed(answer) => {
                 if backoff > Duration::ZERO {
@@ -640,6 +639,8 @@ async fn sender(
                 match next {
                     Some(Ok(b)) => ready = Some(b),
                     Some(Err(e)) => tracing::error!("buffer read failed: {e}"),
+                    // Full but not read ahead (the first batch after an outage): read now.
+                    None if full => {}
                     None => {
                         // Caught up: wait for new results (and a moment more, so one request
                         // carries what finishes meanwhile), or the heartbeat.
@@ -665,6 +666,13 @@ async fn sender(
                 tracing::warn!(buffered = batch.depth, retry_in = ?backoff, "server not reached: {e}");
                 tokio::time::sleep(backoff).await;
             }
+        }
+        if !removed {
+            // Those rows are still in the buffer: read it again from the start (the server
+            // recognises what it already has by the ids).
+            tracing::error!("buffer acknowledgement failed; unremoved results are sent again");
+            cursor = 0;
+            ready = None;
         }
     }
 }
