@@ -679,12 +679,7 @@ impl Engine {
                     vitals_core::rules::Condition::Threshold { value, .. } => o.value(value),
                     _ => None,
                 };
-                let reason = if o.reason.is_empty() {
-                    format!("{} is {}", o.check, o.status)
-                } else {
-                    o.reason.clone()
-                };
-                self.apply_verdict(rule, &k, verdict, bad, o, value, &reason, assets, now, out);
+                self.apply_verdict(rule, &k, verdict, bad, o, value, assets, now, out);
             }
         }
         for rule in rules.iter() {
@@ -828,24 +823,41 @@ impl Engine {
         bad: bool,
         o: &Observation,
         value: Option<f64>,
-        reason: &str,
         assets: &dyn Assets,
         now: Timestamp,
         out: &mut Output,
     ) {
+        // Made only when an alert needs it: most observations change no alert.
+        let reason = || -> std::borrow::Cow<'_, str> {
+            if o.reason.is_empty() {
+                format!("{} is {}", o.check, o.status).into()
+            } else {
+                o.reason.as_str().into()
+            }
+        };
         match verdict {
             Verdict::Same => {
+                let Some(open) = self.open.get(k) else {
+                    return;
+                };
+                let reminder =
+                    bad && rule.policy.reminder_at == vitals_core::alert::ReminderAt::Observed;
+                let reason = reason();
+                // Nothing to change: the alert is not copied into the round's undo journal.
+                if !reminder && open.reason == reason && open.value == value {
+                    return;
+                }
                 let Some(mut a) = self.open.remove(k) else {
                     return;
                 };
                 let mut changed = false;
                 if a.reason != reason || a.value != value {
-                    a.reason = reason.to_string();
+                    a.reason = reason.into_owned();
                     a.value = value;
                     changed = true;
                 }
                 // Reminders that wait for an observation confirming the alert.
-                if bad && rule.policy.reminder_at == vitals_core::alert::ReminderAt::Observed {
+                if reminder {
                     let mut policy = rule.policy.clone();
                     if let Some(r) = a.asset.as_deref().and_then(|x| assets.info(x)?.reminder) {
                         policy.reminder = policy.reminder.map(|_| r);
@@ -864,7 +876,8 @@ impl Engine {
             }
             Verdict::Pending => {
                 if !self.open.contains_key(k) {
-                    let mut a = self.new_alert(rule, k.to_string(), o.time, reason);
+                    let reason = reason();
+                    let mut a = self.new_alert(rule, k.to_string(), o.time, &reason);
                     a.asset = Some(o.asset.clone());
                     a.check = Some(o.check.clone());
                     a.value = value;
@@ -882,10 +895,11 @@ impl Engine {
                 }
             }
             Verdict::Fire => {
+                let reason = reason();
                 let mut a = match self.open.remove(k) {
                     Some(a) => a,
                     None => {
-                        let mut a = self.new_alert(rule, k.to_string(), o.time, reason);
+                        let mut a = self.new_alert(rule, k.to_string(), o.time, &reason);
                         a.asset = Some(o.asset.clone());
                         a.check = Some(o.check.clone());
                         out.events.push((
@@ -903,7 +917,7 @@ impl Engine {
                 a.value = value;
                 a.severity = rule.severity;
                 a.suppressed = self.suppression(&a, assets, now);
-                let (t, s) = a.fire(&rule.policy, o.time, reason);
+                let (t, s) = a.fire(&rule.policy, o.time, &reason);
                 out.events.extend(t.into_iter().map(|t| (a.id, t)));
                 self.emit(&a, s, now, assets, out);
                 self.remember_flaps(&a);
