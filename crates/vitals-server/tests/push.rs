@@ -656,3 +656,95 @@ async fn heartbeat_pings() {
         StatusCode::BAD_REQUEST
     );
 }
+
+/// The batch body is read without building `serde_json::Value`s: escaped names and reasons,
+/// fields given twice (the last counts, as before), numbers of every JSON kind and deep
+/// nesting keep their meaning and their errors.
+#[tokio::test]
+async fn batch_bodies_keep_their_meaning_escapes_duplicates_and_numbers() {
+    let t = T::new().await;
+    let now_ms = t.app.now().0;
+    let body = format!(
+        r#"{{"results": [
+            {{"asset": "esc\u002dnode", "check": "heart", "values": {{"heart\u0072ate": 130, "heartrate": 90}},
+              "reason": "line\nbreak \"quoted\"", "duration_ms": 1.5, "time": {now_ms}}},
+            {{"asset": "plain", "asset": "dup-node", "check": "x", "status": "warn", "score": 3,
+              "values": {{"big": 18446744073709551615, "neg": -2, "on": true}}}}
+        ], "ignored": [1, {{"a": [true, null]}}]}}"#
+    );
+    let (s, v) = t
+        .call(Method::POST, "/api/v1/results", "application/json", &body)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["accepted"], 2, "{v}");
+    let state = t.app.pipeline.state();
+    let esc = state.asset("esc-node").expect("escaped asset name stored");
+    let heart = esc.checks.get("heart").unwrap().latest.clone().unwrap();
+    assert_eq!(
+        heart.score,
+        1 + 1,
+        "heartrate 90 (the last of the two) scores 2"
+    );
+    assert_eq!(heart.reason, "line\nbreak \"quoted\"");
+    assert_eq!(heart.duration_us, 1500);
+    assert_eq!(heart.time.0, now_ms);
+    assert_eq!(heart.values.len(), 1);
+    assert_eq!(heart.values[0].value, 90.0);
+    assert!(
+        state.asset("plain").is_none(),
+        "the first of two asset fields is not used"
+    );
+    let dup = state
+        .asset("dup-node")
+        .expect("the last asset field is used");
+    let x = dup.checks.get("x").unwrap().latest.clone().unwrap();
+    assert_eq!((x.status, x.score), (vitals_core::Status::Warn, 3));
+    let vals: Vec<(String, f64)> = x.values.iter().map(|v| (v.name.clone(), v.value)).collect();
+    assert!(
+        vals.contains(&("big".into(), 18446744073709551615.0)),
+        "{vals:?}"
+    );
+    assert!(vals.contains(&("neg".into(), -2.0)), "{vals:?}");
+    assert!(vals.contains(&("on".into(), 1.0)), "{vals:?}");
+
+    // Numbers of the wrong kind are named.
+    let (s, v) = t
+        .call(
+            Method::POST,
+            "/api/v1/results",
+            "application/json",
+            r#"{"results": [{"asset": "a", "check": "x", "status": "ok", "score": 2.0, "time": 1.5},
+                            {"asset": "a", "check": "x", "status": "ok", "score": 9223372036854775808}]}"#,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let fields: Vec<&str> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["results[0].score", "results[0].time", "results[1].score"],
+        "{v}"
+    );
+
+    // Too deep, or not JSON at all: the body is named, nothing crashes.
+    let deep = format!(
+        r#"{{"results": [{{"asset": "a", "check": "x", "status": "ok", "values": {}1{}}}]}}"#,
+        "[".repeat(500),
+        "]".repeat(500)
+    );
+    for body in [
+        deep.as_str(),
+        r#"{"results": [1e400]}"#,
+        "{\"results\": \"x\"}",
+    ] {
+        let (s, v) = t
+            .call(Method::POST, "/api/v1/results", "application/json", body)
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+        assert!(v["field"] == "body" || v["field"] == "results", "{v}");
+    }
+}
