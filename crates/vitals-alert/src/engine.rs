@@ -641,6 +641,9 @@ impl Engine {
                 || !r.selector.labels.is_empty()
                 || !r.selector.exclude_groups.is_empty()
         });
+        // The (rule, asset, check) key, written into one buffer: a `format!` per observation
+        // and rule was ~1 % of P3a's CPU.
+        let mut k = String::new();
         for &o in &observations {
             tests_seen.insert(o.check.as_str());
             let info = if needs_info {
@@ -670,7 +673,13 @@ impl Engine {
                 let Some(bad) = condition.judge(o) else {
                     continue;
                 };
-                let k = key(&rule.id, &o.asset, &o.check);
+                // As `key` writes it.
+                k.clear();
+                k.push_str(&rule.id);
+                k.push('|');
+                k.push_str(&o.asset);
+                k.push('|');
+                k.push_str(&o.check);
                 let verdict = self
                     .trackers
                     .get_or_default(&k)

@@ -127,7 +127,7 @@ impl App {
         // Warm start: everything the store knows, then the configuration on top.
         state.sync_config(&store.assets().await.context("reading assets")?, &[]);
         state.apply(
-            &store
+            store
                 .latest()
                 .await
                 .context("reading latest observations")?,
@@ -858,7 +858,7 @@ pub fn rules_of(cfg: &Config) -> Vec<vitals_config::Rule> {
 /// The live state again from the store (a replica that could not follow the feed for long).
 async fn reload_state(store: &dyn Store, state: &LiveState) -> Result<()> {
     state.apply(
-        &store
+        store
             .latest()
             .await
             .context("reading latest observations")?,

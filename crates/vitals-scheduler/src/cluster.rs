@@ -267,7 +267,7 @@ fn apply_entry(state: &LiveState, body: &serde_json::Value) {
     }
     if let Some(o) = body.get("observations") {
         match serde_json::from_value::<Vec<Observation>>(o.clone()) {
-            Ok(obs) => state.apply(&obs),
+            Ok(obs) => state.apply(obs),
             Err(e) => tracing::warn!(error = %e, "feed entry: unreadable observations"),
         }
     }

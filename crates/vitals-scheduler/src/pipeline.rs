@@ -1352,7 +1352,7 @@ impl Worker {
                     *self.created_by.entry(token).or_default() += n;
                 }
                 self.state.ensure_assets(&batch.assets);
-                self.state.apply(&stored);
+                self.state.apply(stored);
                 self.state.swap_health(scratch, |old| {
                     if spares.len() < SPARE_HEALTHS {
                         spares.push(old);

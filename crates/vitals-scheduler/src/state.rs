@@ -110,6 +110,26 @@ pub struct Peek<G> {
     pub groups: G,
 }
 
+/// Records a committed observation in its asset's check, which becomes the latest if it is
+/// not older (taken, not copied: the pipeline has no use for it after the commit).
+fn apply_one(asset: &mut AssetState, o: Observation) {
+    if !asset.checks.contains_key(&o.check) {
+        asset
+            .checks
+            .insert(o.check.clone(), CheckState::new("push", false, true));
+    }
+    let Some(check) = asset.checks.get_mut(&o.check) else {
+        return;
+    };
+    check.history.record(o.time, o.status);
+    match &mut check.latest {
+        // In the box the previous one had.
+        Some(l) if l.time <= o.time => **l = o,
+        Some(_) => {}
+        None => check.latest = Some(Box::new(o)),
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct LiveState {
     inner: RwLock<BTreeMap<String, AssetState>>,
@@ -215,34 +235,22 @@ impl LiveState {
     }
 
     /// Applies committed observations (older ones than the current latest are ignored).
-    pub fn apply(&self, observations: &[Observation]) {
+    pub fn apply(&self, observations: Vec<Observation>) {
         // Nothing new keeps the generation (and every answer made from it).
         if observations.is_empty() {
             return;
         }
         let mut map = self.write();
         for o in observations {
-            // Looked up before an entry is made: `entry` would copy the names every time.
-            if !map.contains_key(&o.asset) {
-                map.insert(
-                    o.asset.clone(),
-                    AssetState::new(AssetRecord::named(&o.asset)),
-                );
-            }
-            let Some(asset) = map.get_mut(&o.asset) else {
-                continue;
-            };
-            if !asset.checks.contains_key(&o.check) {
-                asset
-                    .checks
-                    .insert(o.check.clone(), CheckState::new("push", false, true));
-            }
-            let Some(check) = asset.checks.get_mut(&o.check) else {
-                continue;
-            };
-            check.history.record(o.time, o.status);
-            if check.latest.as_ref().is_none_or(|l| l.time <= o.time) {
-                check.latest = Some(Box::new(o.clone()));
+            // One look-up for a known asset; `entry` would copy the name every time.
+            match map.get_mut(&o.asset) {
+                Some(asset) => apply_one(asset, o),
+                None => {
+                    let mut asset = AssetState::new(AssetRecord::named(&o.asset));
+                    let id = o.asset.clone();
+                    apply_one(&mut asset, o);
+                    map.insert(id, asset);
+                }
             }
         }
     }
@@ -493,12 +501,18 @@ mod tests {
         drop(guard);
         drop(s.read());
         assert_eq!(s.generation(), g0);
-        s.apply(&[Observation::new("a", "http", Timestamp(1), Status::Ok, "")]);
+        s.apply(vec![Observation::new(
+            "a",
+            "http",
+            Timestamp(1),
+            Status::Ok,
+            "",
+        )]);
         let g1 = s.generation();
         assert!(g1 > g0);
         // Writes of nothing keep it.
         s.ensure_assets(&[]);
-        s.apply(&[]);
+        s.apply(Vec::new());
         s.set_health(Vec::new());
         assert_eq!(s.generation(), g1);
         s.ensure_assets(&[AssetRecord::named("b")]);
@@ -510,10 +524,10 @@ mod tests {
         let s = LiveState::new();
         s.sync_config(&[], &[ConfiguredCheck::new("a", "http", "http")]);
         let mut o = Observation::new("a", "http", Timestamp(2000), Status::Ok, "");
-        s.apply(std::slice::from_ref(&o));
+        s.apply(vec![o.clone()]);
         o.time = Timestamp(1000);
         o.status = Status::Crit;
-        s.apply(&[o]);
+        s.apply(vec![o]);
         let a = s.asset("a").unwrap();
         assert_eq!(a.status(), Some(Status::Ok));
         // Removing the check from the config keeps its latest observation, marked unconfigured.

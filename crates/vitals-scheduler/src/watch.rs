@@ -290,7 +290,7 @@ mod tests {
         state.ensure_assets(&[AssetRecord::named("node")]);
         let map: HashMap<String, Heartbeat> = [("node-nightly".to_string(), hb(60, 10))].into();
         let model = crate::Model::default();
-        state.apply(&[Observation::new(
+        state.apply(vec![Observation::new(
             "node",
             "nightly",
             Timestamp(1_000),
@@ -307,10 +307,10 @@ mod tests {
             "{}",
             missed[0].reason
         );
-        state.apply(&missed);
+        state.apply(missed.clone());
         assert!(silence_observations(&state, &map, &model, Timestamp(500_000)).is_empty());
         // A ping brings it back and re-arms the deadline.
-        state.apply(&[Observation::new(
+        state.apply(vec![Observation::new(
             "node",
             "nightly",
             Timestamp(600_000),
@@ -344,7 +344,7 @@ mod tests {
         let model = crate::Model::from_config(&cfg);
         let state = LiveState::new();
         let none = HashMap::new();
-        state.apply(&[Observation::new(
+        state.apply(vec![Observation::new(
             "n",
             "import",
             Timestamp(0),
@@ -356,10 +356,10 @@ mod tests {
         assert_eq!(stale.len(), 1);
         assert_eq!(stale[0].check, "import.stale");
         assert_eq!(stale[0].status, Status::Crit);
-        state.apply(&stale);
+        state.apply(stale.clone());
         assert!(silence_observations(&state, &none, &model, Timestamp(9_000_000)).is_empty());
         // A new report clears it.
-        state.apply(&[Observation::new(
+        state.apply(vec![Observation::new(
             "n",
             "import",
             Timestamp(9_100_000),

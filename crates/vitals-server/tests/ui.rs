@@ -274,7 +274,7 @@ async fn asset_page_checks_components_charts_ranges() {
     t.push("db", "health", "ok", json!({"values": {"total_ms": 20.0}}))
         .await;
     // Components come from probes of health endpoints (not from pushed results).
-    t.app.state().apply(&[vitals_core::Observation {
+    t.app.state().apply(vec![vitals_core::Observation {
         asset: "db".into(),
         check: "health".into(),
         time: vitals_core::SystemClock::now(),
@@ -336,7 +336,7 @@ async fn asset_page_checks_components_charts_ranges() {
 #[tokio::test]
 async fn asset_page_shows_a_captured_version() {
     let t = T::new(false).await;
-    t.app.state().apply(&[vitals_core::Observation {
+    t.app.state().apply(vec![vitals_core::Observation {
         asset: "web".into(),
         check: "version".into(),
         time: vitals_core::SystemClock::now(),
