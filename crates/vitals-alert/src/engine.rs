@@ -8,6 +8,7 @@
 //!
 //! The engine does no I/O; what it needs to know about assets comes through [`Assets`].
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use vitals_config::{MaintenanceConfig, Rule, RuleKind};
@@ -1051,27 +1052,38 @@ impl Engine {
             }
         }
         let keys: Vec<String> = self.open.keys().cloned().collect();
+        let no_policy = Policy::default();
         for k in keys {
+            // Most open alerts have nothing due: they are looked at in place, and only those
+            // that change are taken out (which copies them into the round's undo journal;
+            // copying every open alert once a second was 3 % of P3a's CPU).
+            let Some(a) = self.open.get(&k) else {
+                continue;
+            };
+            let base = rules
+                .iter()
+                .find(|r| r.id == a.rule)
+                .map_or(&no_policy, |r| &r.policy);
+            let reminder = base
+                .reminder
+                .and_then(|_| a.asset.as_deref().and_then(|x| assets.info(x)))
+                .and_then(|i| i.reminder);
+            let policy = match reminder {
+                Some(r) => Cow::Owned(Policy {
+                    reminder: Some(r),
+                    ..base.clone()
+                }),
+                None => Cow::Borrowed(base),
+            };
+            let suppressed = self.suppression(a, assets, now);
+            if suppressed == a.suppressed && !a.tick_due(&policy, now) {
+                continue;
+            }
             let Some(mut a) = self.open.remove(&k) else {
                 continue;
             };
-            let mut policy = rules
-                .iter()
-                .find(|r| r.id == a.rule)
-                .map(|r| r.policy.clone())
-                .unwrap_or_default();
-            if policy.reminder.is_some() {
-                if let Some(r) = a
-                    .asset
-                    .as_deref()
-                    .and_then(|x| assets.info(x))
-                    .and_then(|i| i.reminder)
-                {
-                    policy.reminder = Some(r);
-                }
-            }
             let before = (a.suppressed.clone(), a.state, a.flapping);
-            a.suppressed = self.suppression(&a, assets, now);
+            a.suppressed = suppressed;
             let (t, s) = a.tick(&policy, now);
             let changed = !t.is_empty()
                 || !s.is_empty()

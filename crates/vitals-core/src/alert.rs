@@ -324,6 +324,40 @@ impl Alert {
 
     /// What time alone calls for: acknowledgement expiry, end of flapping, end of suppression,
     /// reminders, escalation steps.
+    /// Whether [`tick`](Self::tick) at `now` would do anything: when it is `false`, `tick`
+    /// changes no field and returns nothing (so the engine need not copy the alert into its
+    /// undo journal once a second). Mirrors `tick`'s conditions; may say `true` for nothing.
+    pub fn tick_due(&self, p: &Policy, now: Timestamp) -> bool {
+        if self.state == AlertState::Acknowledged && self.ack_until.is_some_and(|u| now >= u) {
+            return true;
+        }
+        if self.flapping {
+            return true;
+        }
+        if self.state != AlertState::Firing {
+            return false;
+        }
+        if !self.notified {
+            return true;
+        }
+        if self.suppressed.is_some() {
+            return false;
+        }
+        let reminder = p
+            .reminder
+            .filter(|_| p.reminder_at == ReminderAt::Interval)
+            .is_some_and(|every| {
+                self.last_notified
+                    .is_some_and(|l| now.0 - l.0 >= every.as_millis() as i64)
+            });
+        let fired = self.fired.unwrap_or(self.started);
+        let escalation = p
+            .escalate
+            .get(self.escalation_level)
+            .is_some_and(|(after, _)| now.0 - fired.0 >= after.as_millis() as i64);
+        reminder || escalation
+    }
+
     pub fn tick(&mut self, p: &Policy, now: Timestamp) -> (Vec<Transition>, Vec<Send>) {
         let mut sends = Vec::new();
         let mut trans = Vec::new();
@@ -640,5 +674,79 @@ mod tests {
                 }
             }
         }
+
+        /// When `tick_due` says no, `tick` changes nothing and returns nothing (the engine
+        /// skips such alerts); after every step of a random life, at a random later time.
+        #[test]
+        fn tick_does_nothing_when_not_due(
+            reminder in proptest::option::of(60u64..7200),
+            escalate in proptest::option::of(60u64..7200),
+            flapping in proptest::option::of(2usize..5),
+            observed in any::<bool>(),
+            steps in proptest::collection::vec((0u8..6, 1i64..3_000_000), 1..40),
+            later in 0i64..10_000_000,
+        ) {
+            let p = Policy {
+                notifiers: vec!["m".into()],
+                reminder: reminder.map(Duration::from_secs),
+                escalate: escalate.map(|s| vec![(Duration::from_secs(s), vec!["pager".into()])]).unwrap_or_default(),
+                flapping: flapping.map(|n| (n, Duration::from_secs(600))),
+                reminder_at: if observed { ReminderAt::Observed } else { ReminderAt::Interval },
+                ..Policy::default()
+            };
+            let mut a = alert();
+            let mut now = 0i64;
+            for (op, d) in steps {
+                now += d;
+                let t = Timestamp(now);
+                match op {
+                    0 => { a.fire(&p, t, "down"); }
+                    1 => { a.resolve(&p, t, "up"); }
+                    2 => { let _ = a.acknowledge(&p, "ops", None, Some(Timestamp(now + d)), t); }
+                    3 => a.suppressed = Some("silenced".into()),
+                    4 => a.suppressed = None,
+                    _ => { a.tick(&p, t); }
+                }
+                let at = Timestamp(now + later);
+                if !a.tick_due(&p, at) {
+                    let mut b = a.clone();
+                    let (t, s) = b.tick(&p, at);
+                    prop_assert!(t.is_empty() && s.is_empty(), "{:?} {:?}", t, s);
+                    prop_assert_eq!(&b, &a);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn tick_due_sees_what_tick_would_do() {
+        let p = policy();
+        let mut a = alert();
+        a.fire(&p, Timestamp(0), "down");
+        // Notified at 0; escalation at 30 min, reminder at 1 h.
+        assert!(!a.tick_due(&p, Timestamp(1_799_999)));
+        assert!(a.tick_due(&p, Timestamp(1_800_000)));
+        a.tick(&p, Timestamp(1_800_000));
+        // The escalation notified at 30 min: the hourly reminder is due an hour after it.
+        assert!(!a.tick_due(&p, Timestamp(5_399_999)));
+        assert!(a.tick_due(&p, Timestamp(5_400_000)));
+        // Acknowledged until a time: nothing is due before it, the expiry is due at it.
+        let mut a = alert();
+        a.fire(&p, Timestamp(0), "down");
+        a.acknowledge(
+            &p,
+            "ops",
+            None,
+            Some(Timestamp(4_000_000)),
+            Timestamp(1_000),
+        )
+        .unwrap();
+        assert!(!a.tick_due(&p, Timestamp(3_999_999)));
+        assert!(a.tick_due(&p, Timestamp(4_000_000)));
+        // A silenced alert that was notified has nothing due.
+        let mut a = alert();
+        a.fire(&p, Timestamp(0), "down");
+        a.suppressed = Some("silenced".into());
+        assert!(!a.tick_due(&p, Timestamp(100_000_000)));
     }
 }
