@@ -69,6 +69,7 @@ pub async fn open(server: &vitals_config::ServerConfig) -> Result<OpenedStore> {
         StoreUrl::Sqlite(path) => {
             let opts = vitals_store_sqlite::SqliteOptions {
                 synchronous_full: server.durability == vitals_config::Durability::Full,
+                merge_rows: server.staging_rows,
                 ..Default::default()
             };
             Arc::new(

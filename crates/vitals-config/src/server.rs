@@ -55,10 +55,23 @@ pub struct ServerConfig {
     /// without renewal — a killed replica's checks move to the others within it.
     #[serde(default = "default_lease", with = "vitals_core::spec::duration")]
     pub lease: Duration,
+    /// SQLite: observations kept in the staging table before they are moved into the main
+    /// one in bulk. More: fewer, cheaper-per-row moves (each moved row rewrites its check's
+    /// page, so with many checks reporting often a larger stage writes far fewer pages);
+    /// fewer: less for a per-check read to scan (staged rows have no index). Read at start.
+    #[serde(default = "default_staging_rows")]
+    pub staging_rows: usize,
 }
 
 fn default_lease() -> Duration {
     Duration::from_secs(10)
+}
+
+/// The largest `staging_rows` (a stage this big takes ~50 MB and long per-check reads).
+pub const MAX_STAGING_ROWS: usize = 1_000_000;
+
+fn default_staging_rows() -> usize {
+    16_384
 }
 
 /// How hard a commit is pushed to disk (SQLite `synchronous`).
@@ -154,6 +167,7 @@ impl Default for ServerConfig {
             durability: Durability::Normal,
             limits: ConnectionLimits::default(),
             lease: default_lease(),
+            staging_rows: default_staging_rows(),
         }
     }
 }
@@ -176,6 +190,12 @@ pub(crate) fn validate(s: &ServerConfig, errors: &mut Vec<ConfigError>) {
                 "server.tls_cert"
             },
             "give both tls_cert and tls_key, or neither",
+        ));
+    }
+    if s.staging_rows == 0 || s.staging_rows > MAX_STAGING_ROWS {
+        errors.push(ConfigError::new(
+            "server.staging_rows",
+            format!("must be from 1 to {MAX_STAGING_ROWS}"),
         ));
     }
     if s.max_concurrency == 0 {

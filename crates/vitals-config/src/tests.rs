@@ -113,6 +113,19 @@ body_regex = "("
 }
 
 #[test]
+fn staging_rows_defaults_and_is_bounded() {
+    assert_eq!(parse("").unwrap().server.staging_rows, 16_384);
+    let c = parse("[server]\nstaging_rows = 65536\n").unwrap();
+    assert_eq!(c.server.staging_rows, 65_536);
+    for bad in ["0", "1000001"] {
+        assert_eq!(
+            errors(&format!("[server]\nstaging_rows = {bad}\n")),
+            vec!["server.staging_rows: must be from 1 to 1000000"]
+        );
+    }
+}
+
+#[test]
 fn server_listen_error_is_reported_even_when_other_server_keys_fail() {
     // Serde stops at the first error inside a table; the semantic pass still runs on defaults.
     let errs = errors("[server]\nlisten = \"nowhere\"\n");
