@@ -112,6 +112,16 @@ impl T {
     }
 }
 
+/// The `field` of every error of a 400 answer, in order.
+fn error_fields(v: &Value) -> Vec<&str> {
+    v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect()
+}
+
 #[tokio::test]
 async fn post_scores_and_reports_like_the_original() {
     let t = T::new().await;
@@ -560,12 +570,7 @@ async fn result_api_validates_scores_and_dedupes() {
         )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    let fields: Vec<&str> = v["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields = error_fields(&v);
     for f in [
         "results[1].asset",
         "results[2].status",
@@ -718,12 +723,7 @@ async fn batch_bodies_keep_their_meaning_escapes_duplicates_and_numbers() {
         )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
-    let fields: Vec<&str> = v["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields = error_fields(&v);
     assert_eq!(
         fields,
         ["results[0].score", "results[0].time", "results[1].score"],
