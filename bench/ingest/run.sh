@@ -27,6 +27,7 @@
 #                        commit; slow), memory (":memory:" as Django's test runner; published 333/s)
 #   P4_ASSETS=10000 P4_RUNS=2000
 #   NGINX_FLOOR=1        0 skips the nginx floor
+#   STAGING_ROWS=16384   Vitals [server] staging_rows (SQLite's bulk-move size; 16384 is the default)
 #   DHM_PYTHON=python3   interpreter of the anchor venv; DHM_DJANGO='Django>=2.2,<2.3'
 #   CACHE_DIR=...        where the anchor venv is kept (default ~/.cache/vitals-bench)
 set -euo pipefail
@@ -43,6 +44,7 @@ ANCHOR_SQLITE=${ANCHOR_SQLITE:-wal}
 P4_ASSETS=${P4_ASSETS:-10000}
 P4_RUNS=${P4_RUNS:-2000}
 NGINX_FLOOR=${NGINX_FLOOR:-1}
+STAGING_ROWS=${STAGING_ROWS:-16384}
 DHM_PYTHON=${DHM_PYTHON:-python3}
 DHM_DJANGO=${DHM_DJANGO:-Django>=2.2,<2.3}
 CACHE_DIR=${CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/vitals-bench}
@@ -161,6 +163,7 @@ start_vitals() { # $1 = name; sets URL, VPID, VDATA
 [server]
 data_dir = "$VDATA"
 self_check = false
+staging_rows = $STAGING_ROWS
 
 [ingest]
 # batch.lua names 20,000 assets; the default cap on pushed assets is 10,000.

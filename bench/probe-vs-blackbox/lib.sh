@@ -199,6 +199,8 @@ write_vitals_config() {
             "$data" "${MAX_CONCURRENCY:-512}"
         # STORE=postgres://… runs the same benchmark on PostgreSQL (bench/postgres/p2.sh).
         if [[ -n ${STORE:-} ]]; then printf 'store = "%s"\n' "$STORE"; fi
+        # STAGING_ROWS=65536 sets [server] staging_rows (SQLite's bulk-move size).
+        if [[ -n ${STAGING_ROWS:-} ]]; then printf 'staging_rows = %s\n' "$STAGING_ROWS"; fi
         for ((i = 1; i <= n; i++)); do
             printf '\n[[check]]\nasset = "n%05d"\nname = "http"\ntype = "http"\nurl = "%s"\ninterval = "%s"\ntimeout = "%s"\n' \
                 "$i" "$url" "$interval" "$timeout"

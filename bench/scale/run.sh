@@ -15,6 +15,7 @@
 #   SAMPLE=10           seconds between samples
 #   NGINX_WORKERS=1     nginx worker processes
 #   MAX_CONCURRENCY=512 Vitals [server] max_concurrency
+#   STAGING_ROWS=…      Vitals [server] staging_rows (default: Vitals' own, 16384)
 #   VITALS_BIN=…        binary to test (default target/release/vitals, built when missing)
 #   LABEL=P2            the figure's name in the output (bench/scale/p2b.sh sets P2b)
 #   TARGET_CPU=12 TARGET_RSS=120 TARGET_P99=50

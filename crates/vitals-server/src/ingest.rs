@@ -277,9 +277,13 @@ fn parse_entry(
             );
         }
         Some(Raw::Map(m)) => {
-            for (i, (k, v)) in m.iter().enumerate() {
-                // A name given twice counts once, as its last value.
-                if m[i + 1..].iter().any(|(later, _)| later == k) {
+            // In name order, a name given twice counting once with its last value, as
+            // `serde_json::Value` kept them (the sort is stable: equal names stay in body
+            // order). Sorting, not comparing pairs: `max_values` may be large.
+            let mut named: Vec<(&str, &Raw)> = m.iter().map(|(k, v)| (k.as_ref(), v)).collect();
+            named.sort_by_key(|(k, _)| *k);
+            for (i, &(k, v)) in named.iter().enumerate() {
+                if named.get(i + 1).is_some_and(|(next, _)| *next == k) {
                     continue;
                 }
                 let x = match v {
