@@ -303,8 +303,22 @@ pub struct Engine {
     saved: Option<Saved>,
 }
 
+/// An alert's key: `rule|a|b` (asset and check, or group and test, …).
 fn key(rule: &str, a: &str, b: &str) -> String {
-    format!("{rule}|{a}|{b}")
+    let mut k = String::new();
+    key_into(&mut k, rule, a, b);
+    k
+}
+
+/// [`key`] written into `k`, so a loop over observations reuses one buffer.
+fn key_into(k: &mut String, rule: &str, a: &str, b: &str) {
+    k.clear();
+    for (i, part) in [rule, a, b].into_iter().enumerate() {
+        if i > 0 {
+            k.push('|');
+        }
+        k.push_str(part);
+    }
 }
 
 /// What keeps a notification from being merged with another (the outbox merges items of one
@@ -674,13 +688,7 @@ impl Engine {
                 let Some(bad) = condition.judge(o) else {
                     continue;
                 };
-                // As `key` writes it.
-                k.clear();
-                k.push_str(&rule.id);
-                k.push('|');
-                k.push_str(&o.asset);
-                k.push('|');
-                k.push_str(&o.check);
+                key_into(&mut k, &rule.id, &o.asset, &o.check);
                 let verdict = self
                     .trackers
                     .get_or_default(&k)
