@@ -10,7 +10,7 @@
 # Environment (all optional):
 #   LINES=1500000     lines to generate (the file is cached and reused)
 #   CACHE_DIR=...     where the generated log is kept (default ~/.cache/vitals-bench)
-#   RUNS=3            timed runs per tool; the best is reported
+#   RUNS=10           timed runs of vitals and rg (awk and Python: at most 3); the best is reported
 #   SLA_BIN=...       command to time instead of building one (e.g. "target/release/vitals sla")
 set -euo pipefail
 
@@ -19,7 +19,7 @@ cd "$ROOT"
 GEN="$ROOT/../shared/tools/gen-sla-log.py"
 LINES=${LINES:-1500000}
 CACHE_DIR=${CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/vitals-bench}
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-10}
 LOG="$CACHE_DIR/sla-$LINES.log"
 
 log() { printf '%s\n' "$*" >&2; }
@@ -89,7 +89,7 @@ python3 bench/sla/sla_baseline.py "$LOG" >"$TMP/python.json"
 CHECK=$(python3 bench/sla/sla_baseline.py compare "$TMP/python.json" "$TMP/vitals.json") ||
     die "Vitals and the Python parser disagree: $CHECK"
 
-# 5. Timing: the same file, one tool after the other, best of $RUNS.
+# 5. Timing: the same file, one tool after the other, best of $RUNS (awk, Python: of up to 3).
 # Sum of durations (and count) per LogPoint, split on quotes as one would at a shell: $2 is the
 # LogPoint, $10 the Duration ("767 microseconds"). mawk when installed: the fastest awk here.
 cat >"$TMP/sum.awk" <<'EOF'
@@ -112,10 +112,11 @@ declare -A LABEL=(
 )
 declare -A BEST CPU
 for tool in vitals rg awk python; do
-    warmup=1
+    warmup=1 runs=$RUNS
     [[ $tool == python ]] && warmup=0
+    [[ $tool == python || $tool == awk ]] && ((runs > 3)) && runs=3
     log "timing $tool ..."
-    hyperfine --style none --warmup "$warmup" --runs "$RUNS" --export-json "$TMP/$tool.json" \
+    hyperfine --style none --warmup "$warmup" --runs "$runs" --export-json "$TMP/$tool.json" \
         --output null "${CMD[$tool]}" >/dev/null 2>&1 || die "hyperfine failed on: ${CMD[$tool]}"
     BEST[$tool]=$(python3 -c 'import json,sys; print(min(json.load(open(sys.argv[1]))["results"][0]["times"]))' "$TMP/$tool.json")
     # CPU seconds (user + system, mean): steadier than wall time on a shared machine.
@@ -132,14 +133,14 @@ label, t, v, c, cv = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(
 print(f"{label:<40} wall {t:7.3f} s {t / v:6.2f}x Vitals'   cpu {c:7.3f} s {c / cv:6.2f}x Vitals'")
 EOF
 done
-# Absolute times drift with the load of a shared machine; the ratio to rg measured in the same
-# run holds, so the target is also judged against rg's anchor time from performance.md.
-python3 - "${BEST[vitals]}" "${BEST[rg]}" <<'EOF'
+# The target (performance.md, issue 18's round 2): no slower than `rg -c LogPoint=` on the same
+# file in the same run — a scan that parses nothing, so the floor of reading the bytes. Judged on
+# the best wall time of each (the least disturbed run on a shared machine); CPU time as a second
+# view (Vitals parses every line on all cores, rg only counts on one).
+python3 - "${BEST[vitals]}" "${BEST[rg]}" "${CPU[vitals]}" "${CPU[rg]}" <<'EOF'
 import sys
-t, rg = float(sys.argv[1]), float(sys.argv[2])
-anchor = 0.16
-scaled = t / rg * anchor
-print(f"target P5 (<= 0.5 s): wall {t:.3f} s {'met' if t <= 0.5 else 'MISSED'}; "
-      f"at rg's anchor speed ({anchor} s, Vitals = {t / rg:.2f} x rg): {scaled:.3f} s "
-      f"{'met' if scaled <= 0.5 else 'MISSED'}")
+t, rg, c, crg = (float(a) for a in sys.argv[1:5])
+ratio = t / rg
+print(f"target P5 (<= 1.0x rg -c, same run): wall {t:.3f} s = {ratio:.2f}x rg's {rg:.3f} s: "
+      f"{'met' if ratio <= 1.0 else 'MISSED'}; cpu {c:.3f} s = {c / crg:.2f}x rg's")
 EOF

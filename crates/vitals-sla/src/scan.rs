@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use foldhash::fast::FixedState;
 use memchr::memchr;
 
-use crate::parse::{parse_line, period_key, Malformed, Period};
+use crate::parse::{parse_line_hinted, period_key, Hints, Malformed, Period};
 
 /// Number of hash partitions of message ids; more than cores so that phase 2 balances and each
 /// partition's table stays cache-friendly.
@@ -124,6 +124,7 @@ pub(crate) fn scan_chunk(data: &[u8], ctx: &ScanCtx<'_>, mut ids: IdStore<'_>) -
         HashMap::with_hasher(ctx.hasher.clone());
     let mut op_cache: [Option<CachedOp<'_>>; OP_SLOTS] = [None; OP_SLOTS];
     let mut recent: Vec<Option<Pending<'_>>> = vec![None; RECENT_SLOTS];
+    let mut hints = Hints::default();
     let mut start = 0;
     let mut reported = 0;
     while start < data.len() {
@@ -143,7 +144,7 @@ pub(crate) fn scan_chunk(data: &[u8], ctx: &ScanCtx<'_>, mut ids: IdStore<'_>) -
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let rec = match parse_line(line) {
+        let rec = match parse_line_hinted(line, &mut hints) {
             Ok(rec) => rec,
             Err(why) => {
                 out.malformed(line_index, why);
@@ -319,7 +320,7 @@ fn word(s: &[u8], at: usize) -> u64 {
 /// `a == b`, inline, eight bytes at a time: the names and ids compared here are tens of bytes,
 /// where a call into `memcmp` costs more than the comparison.
 #[inline(always)]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
         return false;
