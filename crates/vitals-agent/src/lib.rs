@@ -334,6 +334,28 @@ async fn assignment_loop(
     }
 }
 
+/// The largest assignment the agent reads (100,000 checks are about 30 MB of JSON).
+const MAX_ASSIGNMENT_BYTES: usize = 64 << 20;
+/// The largest answer to a batch of results it reads (one duplicate index per row at most).
+const MAX_ANSWER_BYTES: usize = 1 << 20;
+
+/// A response's body, refused once it grows past `limit` bytes: whatever answers in the
+/// server's name cannot make the agent hold more than that (the request's timeout bounds the
+/// time, not the bytes).
+async fn read_capped(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>> {
+    if let Some(n) = resp.content_length().filter(|&n| n > limit as u64) {
+        bail!("the answer has {n} bytes, more than the {limit} the agent reads");
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            bail!("the answer goes on past the {limit} bytes the agent reads");
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// `None`: unchanged (304).
 async fn fetch(req: reqwest::RequestBuilder) -> Result<Option<Assignment>> {
     let resp = req.send().await?;
@@ -341,7 +363,7 @@ async fn fetch(req: reqwest::RequestBuilder) -> Result<Option<Assignment>> {
     if status == reqwest::StatusCode::NOT_MODIFIED {
         return Ok(None);
     }
-    let body = resp.bytes().await?;
+    let body = read_capped(resp, MAX_ASSIGNMENT_BYTES).await?;
     if !status.is_success() {
         bail!("{status}: {}", String::from_utf8_lossy(&body));
     }
@@ -519,7 +541,13 @@ async fn send(
         Err(e) => return Sent::Failed(e.to_string()),
     };
     let status = r.status();
-    let bytes = r.bytes().await.unwrap_or_default();
+    let bytes = match read_capped(r, MAX_ANSWER_BYTES).await {
+        Ok(bytes) => bytes,
+        // A success whose answer cannot be read is not taken as one: the rows are sent again
+        // (the server recognises their ids); a refusal is still a refusal.
+        Err(e) if status.is_success() => return Sent::Failed(format!("{e:#}")),
+        Err(_) => Vec::new(),
+    };
     if status.is_success() {
         return match serde_json::from_slice::<Answer>(&bytes) {
             Ok(a) => {
@@ -697,6 +725,59 @@ mod tests {
         assert!(server_url("http://10.0.0.5:8080", true).is_ok());
         assert!(server_url("ftp://vitals.example.org", true).is_err());
         assert!(server_url("vitals.example.org:8443", false).is_err());
+    }
+
+    /// Bodies past the cap are refused whether the server says how long they are or not, and
+    /// the agent stops reading (an endless body would otherwise fill its memory).
+    #[tokio::test]
+    async fn answers_past_the_cap_are_refused_not_buffered() {
+        use axum::body::{Body, Bytes};
+        async fn endless() -> Body {
+            let chunk = Bytes::from(vec![b' '; 64 << 10]);
+            Body::from_stream(futures_util::stream::repeat_with(move || {
+                Ok::<_, std::convert::Infallible>(chunk.clone())
+            }))
+        }
+        async fn declared() -> Vec<u8> {
+            vec![b' '; 3 << 20]
+        }
+        async fn small() -> &'static str {
+            "{\"server_time\": 5}"
+        }
+        let app = axum::Router::new()
+            .route("/endless", axum::routing::get(endless))
+            .route("/declared", axum::routing::get(declared))
+            .route("/small", axum::routing::get(small));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = reqwest::Client::new();
+        let get = |path: &str| client.get(format!("http://{addr}{path}")).send();
+
+        let e = read_capped(get("/endless").await.unwrap(), 1 << 20)
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("goes on past the 1048576 bytes"),
+            "{e}"
+        );
+        let e = read_capped(get("/declared").await.unwrap(), 1 << 20)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("has 3145728 bytes"), "{e}");
+        let body = read_capped(get("/small").await.unwrap(), 1 << 20)
+            .await
+            .unwrap();
+        assert_eq!(body, b"{\"server_time\": 5}");
+        // Exactly the cap is allowed; one byte less is not.
+        let n = body.len();
+        assert_eq!(
+            read_capped(get("/small").await.unwrap(), n).await.unwrap(),
+            body
+        );
+        assert!(read_capped(get("/small").await.unwrap(), n - 1)
+            .await
+            .is_err());
     }
 
     /// A replay against a server that is slow, fails once and refuses one row: the batches
