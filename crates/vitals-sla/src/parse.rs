@@ -272,34 +272,12 @@ fn quoted(line: &[u8], at: usize) -> Option<(&[u8], usize)> {
     Some((&line[at..end], end + 1))
 }
 
-/// Like [`quoted`] for a value that usually has length `L` (timestamps, message ids): checks
-/// that guess with a few branch-free word compares, which saves the mispredicted exit of a scan
-/// loop; falls back to scanning when the guess is wrong. `L` is at least 8.
+/// Like [`quoted`] for a value that usually has length `len` (timestamps; message ids, whose
+/// length is learned from the line before): checks that guess with a few branch-free word
+/// compares, which saves the mispredicted exit of a scan loop; falls back to scanning when the
+/// guess is wrong or shorter than a word.
 #[inline(always)]
-fn quoted_usually<const L: usize>(line: &[u8], at: usize) -> Option<(&[u8], usize)> {
-    if let Some(v) = line.get(at..at + L + 1) {
-        let quotes = ONES * u64::from(b'"');
-        let word = |i: usize| u64::from_le_bytes(v[i..i + 8].try_into().unwrap_or([0; 8]));
-        let mut found = 0;
-        let mut i = 0;
-        while i + 8 <= L {
-            found |= zero_bytes(word(i) ^ quotes);
-            i += 8;
-        }
-        if i < L {
-            // The last, partial word: read the 8 bytes ending at `L` (overlapping).
-            found |= zero_bytes(word(L - 8) ^ quotes);
-        }
-        if found == 0 && v[L] == b'"' {
-            return Some((&v[..L], at + L + 1));
-        }
-    }
-    quoted(line, at)
-}
-
-/// Like [`quoted_usually`] with a length known only at run time (learned from the line before).
-#[inline(always)]
-fn quoted_guess(line: &[u8], at: usize, len: usize) -> Option<(&[u8], usize)> {
+fn quoted_usually(line: &[u8], at: usize, len: usize) -> Option<(&[u8], usize)> {
     if len >= 8 {
         if let Some(v) = line.get(at..at + len + 1) {
             let quotes = ONES * u64::from(b'"');
@@ -311,6 +289,7 @@ fn quoted_guess(line: &[u8], at: usize, len: usize) -> Option<(&[u8], usize)> {
                 i += 8;
             }
             if i < len {
+                // The last, partial word: the 8 bytes ending at `len` (overlapping).
                 found |= zero_bytes(word(len - 8) ^ quotes);
             }
             if found == 0 && v[len] == b'"' {
@@ -398,9 +377,9 @@ fn scan_platform_layout<'a>(line: &'a [u8], hints: &mut Hints) -> Option<Raw<'a>
     raw.set(F_UNIQ, v);
     // `2017-06-26 08:22:05.750`
     let p = expect(line, p, b" StartTime=\"")?;
-    let (_, p) = quoted_usually::<23>(line, p)?;
+    let (_, p) = quoted_usually(line, p, 23)?;
     let p = expect(line, p, b" EndTime=\"")?;
-    let (_, p) = quoted_usually::<23>(line, p)?;
+    let (_, p) = quoted_usually(line, p, 23)?;
     let p = expect(line, p, b" Duration=\"")?;
     let (v, p) = match microseconds(line, p) {
         Some((end, us)) => {
@@ -412,7 +391,7 @@ fn scan_platform_layout<'a>(line: &'a [u8], hints: &mut Hints) -> Option<Raw<'a>
     raw.set(F_DURATION, v);
     // Base64 of 20 bytes: `AAABXOMQcV1mt6jYItbXz1NPU0k=`
     let p = expect(line, p, b" MessageId=\"")?;
-    let (v, p) = quoted_guess(line, p, hints.message_id_len)?;
+    let (v, p) = quoted_usually(line, p, hints.message_id_len)?;
     hints.message_id_len = v.len();
     raw.set(F_MESSAGE, v);
     let p = expect(line, p, b" RequestSize=")?;
@@ -1028,17 +1007,14 @@ mod tests {
     #[test]
     fn guessed_lengths_are_checked() {
         let line = b"0123456789012345678901\"x\"";
-        assert_eq!(quoted_usually::<23>(line, 0), quoted(line, 0));
+        assert_eq!(quoted_usually(line, 0, 23), quoted(line, 0));
         let line = b"01234567890123456789012\"";
-        assert_eq!(quoted_usually::<23>(line, 0), Some((&line[..23], 24)));
+        assert_eq!(quoted_usually(line, 0, 23), Some((&line[..23], 24)));
         let line = b"0123456789012345678901234\"";
-        assert_eq!(quoted_usually::<23>(line, 0), quoted(line, 0));
-        assert_eq!(
-            quoted_usually::<23>(b"short\"", 0),
-            Some((&b"short"[..], 6))
-        );
-        assert_eq!(quoted_usually::<23>(b"no quote at all", 0), None);
-        // The same with a length learned at run time, right, wrong or too short to guess.
+        assert_eq!(quoted_usually(line, 0, 23), quoted(line, 0));
+        assert_eq!(quoted_usually(b"short\"", 0, 23), Some((&b"short"[..], 6)));
+        assert_eq!(quoted_usually(b"no quote at all", 0, 23), None);
+        // Other lengths (as learned from a line before): right, wrong or too short to guess.
         for (line, len) in [
             (&b"0123456789012345678901\"x\""[..], 23),
             (b"0123456789012345678901\"x\"", 22),
@@ -1047,10 +1023,10 @@ mod tests {
             (b"0123456789\"x\"", 0),
             (b"no quote at all", 9),
         ] {
-            assert_eq!(quoted_guess(line, 0, len), quoted(line, 0), "{len}");
+            assert_eq!(quoted_usually(line, 0, len), quoted(line, 0), "{len}");
         }
         assert_eq!(
-            quoted_guess(b"0123456789012345678901\"x\"", 0, 22),
+            quoted_usually(b"0123456789012345678901\"x\"", 0, 22),
             Some((&b"0123456789012345678901"[..], 23))
         );
     }
