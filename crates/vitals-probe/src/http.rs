@@ -393,7 +393,9 @@ impl HttpProber {
         phase: &AtomicU8,
         t: &mut Timings,
     ) -> Result<Exchange, Failure> {
-        let mut url = Url::parse(&spec.url)
+        let mut url = spec
+            .parsed_url
+            .get_or_parse(&spec.url)
             .map_err(|e| Failure::unknown(format!("invalid url {:?}: {e}", spec.url)))?;
         let mut method = Method::from_bytes(spec.method.as_bytes())
             .map_err(|_| Failure::unknown(format!("invalid method {:?}", spec.method)))?;
@@ -467,7 +469,7 @@ impl HttpProber {
                 method = Method::GET;
                 body = Bytes::new();
             }
-            url = target;
+            url = std::borrow::Cow::Owned(target);
         }
     }
 
