@@ -143,54 +143,6 @@ pub struct HttpSpec {
     /// Keep a string of the answer (e.g. the version of `/version`) with the observation.
     #[serde(default)]
     pub capture: Option<CaptureSpec>,
-    /// `url`, parsed by the first probe of this spec and kept for the next ones.
-    #[serde(skip)]
-    pub parsed_url: ParsedUrl,
-}
-
-/// A spec's URL parsed once: a scheduled check keeps its spec for its whole life, and parsing
-/// the URL again on every run was 2 % of an HTTP probe's CPU. Not part of the spec's value: any
-/// two are equal (a reload compares specs), and it is never serialised. Boxed: a spec that was
-/// never probed stays small.
-#[derive(Clone, Default)]
-pub struct ParsedUrl(std::sync::OnceLock<Box<(String, url::Url)>>);
-
-impl ParsedUrl {
-    /// `raw` parsed: the kept parse when it was of the same text (a spec's `url` may be changed
-    /// after a probe; then it is parsed again), else a new one, kept if none was.
-    pub fn get_or_parse(
-        &self,
-        raw: &str,
-    ) -> Result<std::borrow::Cow<'_, url::Url>, url::ParseError> {
-        use std::borrow::Cow;
-        if let Some((text, url)) = self.0.get().map(|b| &**b) {
-            if text == raw {
-                return Ok(Cow::Borrowed(url));
-            }
-            return url::Url::parse(raw).map(Cow::Owned);
-        }
-        let url = url::Url::parse(raw)?;
-        let (text, kept) = &**self
-            .0
-            .get_or_init(|| Box::new((raw.to_string(), url.clone())));
-        Ok(if text == raw {
-            Cow::Borrowed(kept)
-        } else {
-            Cow::Owned(url)
-        })
-    }
-}
-
-impl PartialEq for ParsedUrl {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl std::fmt::Debug for ParsedUrl {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ParsedUrl")
-    }
 }
 
 /// An `http(s)://` URL with a host, or its problem under the key `url`.
@@ -325,7 +277,6 @@ impl HttpSpec {
             ca_file: None,
             insecure: false,
             capture: None,
-            parsed_url: ParsedUrl::default(),
         }
     }
 }
@@ -1223,44 +1174,5 @@ mod tests {
         assert_eq!(duration::parse("30s"), Ok(Duration::from_secs(30)));
         assert_eq!(duration::parse("24h"), Ok(Duration::from_secs(86400)));
         assert!(duration::parse("30").is_err());
-    }
-
-    #[test]
-    fn a_url_is_parsed_once_and_again_only_when_it_changed() {
-        let mut spec = HttpSpec::new("http://127.0.0.1:8080/health");
-        use std::borrow::Cow;
-        let first = spec.parsed_url.get_or_parse(&spec.url).unwrap();
-        let Cow::Borrowed(first) = first else {
-            panic!("the first parse is kept")
-        };
-        let again = spec.parsed_url.get_or_parse(&spec.url).unwrap();
-        assert!(matches!(again, Cow::Borrowed(u) if std::ptr::eq(u, first)));
-        assert_eq!(first.as_str(), "http://127.0.0.1:8080/health");
-
-        // Changed after a probe: the new text is what counts.
-        spec.url = "https://example.org/other".into();
-        let changed = spec.parsed_url.get_or_parse(&spec.url).unwrap();
-        assert_eq!(changed.as_str(), "https://example.org/other");
-        assert!(HttpSpec::new("not a url")
-            .parsed_url
-            .get_or_parse("not a url")
-            .is_err());
-    }
-
-    #[test]
-    fn the_parse_is_not_part_of_the_spec() {
-        let parsed = HttpSpec::new("http://127.0.0.1/");
-        parsed.parsed_url.get_or_parse(&parsed.url).unwrap();
-        let fresh = HttpSpec::new("http://127.0.0.1/");
-        assert_eq!(parsed, fresh, "a reload must not see a change");
-        assert_ne!(parsed, HttpSpec::new("http://127.0.0.2/"));
-        let json = serde_json::to_value(&parsed).unwrap();
-        assert!(json.get("parsed_url").is_none(), "{json}");
-        let back: HttpSpec = serde_json::from_value(json).unwrap();
-        assert_eq!(back, parsed);
-        // A spec that names it is refused like any unknown key.
-        let mut named = serde_json::to_value(&fresh).unwrap();
-        named["parsed_url"] = serde_json::json!("http://evil.example/");
-        assert!(serde_json::from_value::<HttpSpec>(named).is_err());
     }
 }

@@ -393,9 +393,7 @@ impl HttpProber {
         phase: &AtomicU8,
         t: &mut Timings,
     ) -> Result<Exchange, Failure> {
-        let mut url = spec
-            .parsed_url
-            .get_or_parse(&spec.url)
+        let mut url = Url::parse(&spec.url)
             .map_err(|e| Failure::unknown(format!("invalid url {:?}: {e}", spec.url)))?;
         let mut method = Method::from_bytes(spec.method.as_bytes())
             .map_err(|_| Failure::unknown(format!("invalid method {:?}", spec.method)))?;
@@ -469,7 +467,7 @@ impl HttpProber {
                 method = Method::GET;
                 body = Bytes::new();
             }
-            url = std::borrow::Cow::Owned(target);
+            url = target;
         }
     }
 
